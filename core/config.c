@@ -1,0 +1,306 @@
+/*
+ * config.c — the option table and its parser.
+ *
+ * Flags are "--name VALUE" or "--name=VALUE"; a boolean is "--name",
+ * "--no-name" or "--name=true|false". The key file uses the same names in the
+ * [citycmd] group:  http = 0.0.0.0:8080
+ */
+#include "config.h"
+#include "core.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { T_STR, T_INT, T_BOOL, T_HOSTPORT } opt_type;
+
+typedef struct {
+    const char *name;
+    opt_type type;
+    size_t offset;
+    const char *def;
+    long min, max;
+    const char *metavar;
+    const char *help;
+} opt;
+
+#define F(field) offsetof(core_config, field)
+static const opt options[] = {
+    {"http", T_HOSTPORT, F(http), "127.0.0.1:8080", 0, 0, "HOST:PORT",
+     "address for HTTP, the API and WebSockets"},
+    {"state", T_STR, F(state_dir), "state", 0, 0, "DIR",
+     "where the durable store lives (created if missing)"},
+    {"city", T_STR, F(city), NULL, 0, 0, "PATH", "city package to load"},
+    {"redis", T_STR, F(redis_url), NULL, 0, 0, "URL",
+     "redis://[:password@]host[:port][/db]; events are published to a stream"},
+    {"redis-stream", T_STR, F(redis_stream), "citycmd:events", 0, 0, "KEY",
+     "Redis stream that receives every event"},
+    {"redis-maxlen", T_INT, F(redis_maxlen), "1000000", 1000, 100000000, "N",
+     "approximate length the Redis stream is trimmed to"},
+    {"config", T_STR, F(config_file), NULL, 0, 0, "FILE",
+     "key file ([citycmd] group) whose keys the flags override"},
+    {"static", T_STR, F(static_dir), NULL, 0, 0, "DIR",
+     "browser clients to serve at / (default: www/ beside the binary)"},
+    {"log-level", T_STR, F(log_level), "info", 0, 0, "LEVEL", "debug, info, warn or error"},
+    {"demo", T_BOOL, F(demo), "false", 0, 0, NULL, "run the bundled demo city with simulators"},
+    {"workers", T_INT, F(workers), "2", 1, 64, "N", "worker threads for heavy jobs"},
+    {"group-commit", T_BOOL, F(group_commit), "true", 0, 0, NULL,
+     "commit many queued writes with one fsync"},
+    {"group-max", T_INT, F(group_max), "512", 1, 100000, "N", "most writes in one commit"},
+    {"store-queue-max", T_INT, F(store_queue_max), "20000", 10, 10000000, "N",
+     "writes waiting for the store before requests get 503"},
+    {"http-max-body", T_INT, F(http_max_body), "1048576", 1024, 67108864, "BYTES",
+     "largest accepted request body"},
+    {"ws-max-message", T_INT, F(ws_max_message), "65536", 256, 16777216, "BYTES",
+     "largest accepted WebSocket message (closed with 1009 beyond)"},
+    {"ws-idle-timeout", T_INT, F(ws_idle_timeout), "60", 5, 3600, "SECONDS",
+     "close a WebSocket silent for this long"},
+    {"ws-ping-interval", T_INT, F(ws_ping_interval), "20", 1, 3600, "SECONDS",
+     "send a ping after this long without traffic"},
+    {"ws-queue-max", T_INT, F(ws_queue_max), "1048576", 16384, 268435456, "BYTES",
+     "per-client send queue cap; beyond it the client is disconnected"},
+    {"ws-max-clients", T_INT, F(ws_max_clients), "10000", 1, 1000000, "N",
+     "WebSocket clients accepted at once"},
+    {"ws-rate", T_INT, F(ws_rate), "50", 1, 100000, "N",
+     "messages a second a WebSocket client may send (bursts of 2x)"},
+    {"drain-timeout-ms", T_INT, F(drain_timeout_ms), "4000", 100, 60000, "MS",
+     "on SIGTERM, how long to finish pending work before exiting"},
+};
+#undef F
+
+static const opt *find_opt(const char *name, size_t len)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(options); i++)
+        if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+int core_hostport_parse(const char *text, core_hostport *out)
+{
+    if (!text || !*text)
+        return CORE_EINVAL;
+    const char *colon;
+    char *host;
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (!close || close[1] != ':')
+            return CORE_EINVAL;
+        host = g_strndup(text + 1, (gsize)(close - text - 1));
+        colon = close + 1;
+    } else {
+        colon = strrchr(text, ':');
+        if (!colon || colon == text)
+            return CORE_EINVAL;
+        host = g_strndup(text, (gsize)(colon - text));
+    }
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || port < 0 || port > 65535) {
+        g_free(host);
+        return CORE_EINVAL;
+    }
+    g_free(out->host);
+    out->host = host;
+    out->port = (int)port;
+    return 0;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!g_ascii_strcasecmp(v, "true") || !g_ascii_strcasecmp(v, "yes") ||
+        !g_ascii_strcasecmp(v, "on") || !strcmp(v, "1"))
+        *out = 1;
+    else if (!g_ascii_strcasecmp(v, "false") || !g_ascii_strcasecmp(v, "no") ||
+             !g_ascii_strcasecmp(v, "off") || !strcmp(v, "0"))
+        *out = 0;
+    else
+        return CORE_EINVAL;
+    return 0;
+}
+
+/* Stores value into the field of o; on failure sets *err naming `where`. */
+static int apply(core_config *cfg, const opt *o, const char *value, const char *where, char **err)
+{
+    void *field = (char *)cfg + o->offset;
+    switch (o->type) {
+    case T_STR:
+        g_free(*(char **)field);
+        *(char **)field = value ? g_strdup(value) : NULL;
+        return 0;
+    case T_BOOL:
+        if (parse_bool(value, (int *)field) == 0)
+            return 0;
+        *err = g_strdup_printf("%s: expected true or false, got '%s'", where, value);
+        return CORE_EINVAL;
+    case T_HOSTPORT:
+        if (core_hostport_parse(value, (core_hostport *)field) == 0)
+            return 0;
+        *err = g_strdup_printf("%s: expected HOST:PORT, got '%s'", where, value);
+        return CORE_EINVAL;
+    case T_INT: {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || !*value || *end || v < o->min || v > o->max) {
+            *err = g_strdup_printf("%s: expected an integer from %ld to %ld, got '%s'", where,
+                                   o->min, o->max, value);
+            return CORE_EINVAL;
+        }
+        *(int *)field = (int)v;
+        return 0;
+    }
+    }
+    return CORE_EINVAL;
+}
+
+static int apply_defaults(core_config *cfg, char **err)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
+        int rc = apply(cfg, &options[i], options[i].def, options[i].name, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int apply_key_file(core_config *cfg, const char *path, char **err)
+{
+    GKeyFile *kf = g_key_file_new();
+    GError *gerr = NULL;
+    int rc = 0;
+    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &gerr)) {
+        *err = g_strdup_printf("--config %s: %s", path, gerr->message);
+        g_error_free(gerr);
+        g_key_file_free(kf);
+        return CORE_ECONFIG;
+    }
+    gsize ngroups = 0;
+    char **groups = g_key_file_get_groups(kf, &ngroups);
+    for (gsize g = 0; g < ngroups && !rc; g++) {
+        if (strcmp(groups[g], "citycmd") != 0) {
+            *err = g_strdup_printf("%s: unknown group [%s] (expected [citycmd])", path, groups[g]);
+            rc = CORE_ECONFIG;
+            break;
+        }
+        char **keys = g_key_file_get_keys(kf, groups[g], NULL, NULL);
+        for (char **k = keys; k && *k && !rc; k++) {
+            const opt *o = find_opt(*k, strlen(*k));
+            if (!o || strcmp(o->name, "config") == 0) {
+                *err = g_strdup_printf("%s: unknown key '%s'", path, *k);
+                rc = CORE_ECONFIG;
+                break;
+            }
+            char *v = g_key_file_get_string(kf, groups[g], *k, NULL);
+            char *where = g_strdup_printf("%s: %s", path, *k);
+            rc = apply(cfg, o, v ? g_strstrip(v) : "", where, err);
+            g_free(where);
+            g_free(v);
+        }
+        g_strfreev(keys);
+    }
+    g_strfreev(groups);
+    g_key_file_free(kf);
+    return rc;
+}
+
+/* Finds --config in argv without applying anything else. */
+static const char *find_config_flag(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            return argv[i + 1];
+        if (strncmp(argv[i], "--config=", 9) == 0)
+            return argv[i] + 9;
+    }
+    return NULL;
+}
+
+static int apply_flags(core_config *cfg, int argc, char **argv, char **err)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return CORE_CONFIG_HELP;
+        if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0)
+            return CORE_CONFIG_VERSION;
+        if (strncmp(a, "--", 2) != 0) {
+            *err = g_strdup_printf("unexpected argument '%s' (see --help)", a);
+            return CORE_EINVAL;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const opt *o = find_opt(name, nlen);
+        const char *value = eq ? eq + 1 : NULL;
+        if (!o && nlen > 3 && strncmp(name, "no-", 3) == 0 && !eq) {
+            o = find_opt(name + 3, nlen - 3);
+            if (o && o->type == T_BOOL) {
+                value = "false";
+            } else {
+                o = NULL;
+            }
+        }
+        if (!o) {
+            *err = g_strdup_printf("unknown option '%s' (see --help)", a);
+            return CORE_EINVAL;
+        }
+        if (!value && o->type == T_BOOL)
+            value = "true";
+        if (!value) {
+            if (i + 1 >= argc) {
+                *err = g_strdup_printf("--%s needs a value (%s)", o->name, o->metavar);
+                return CORE_EINVAL;
+            }
+            value = argv[++i];
+        }
+        char *where = g_strdup_printf("--%s", o->name);
+        int rc = apply(cfg, o, value, where, err);
+        g_free(where);
+        if (rc)
+            return rc;
+    }
+    return CORE_CONFIG_RUN;
+}
+
+int core_config_parse(core_config *cfg, int argc, char **argv, char **err)
+{
+    *err = NULL;
+    int rc = apply_defaults(cfg, err);
+    const char *file = find_config_flag(argc, argv);
+    if (!rc && file)
+        rc = apply_key_file(cfg, file, err);
+    if (!rc)
+        rc = apply_flags(cfg, argc, argv, err);
+    return rc;
+}
+
+void core_config_clear(core_config *cfg)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
+        void *field = (char *)cfg + options[i].offset;
+        if (options[i].type == T_STR)
+            g_free(*(char **)field);
+        else if (options[i].type == T_HOSTPORT)
+            g_free(((core_hostport *)field)->host);
+    }
+    memset(cfg, 0, sizeof *cfg);
+}
+
+void core_config_usage(FILE *out)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
+        const opt *o = &options[i];
+        char flag[64];
+        g_snprintf(flag, sizeof flag, "--%s%s%s", o->name, o->metavar ? " " : "",
+                   o->metavar ? o->metavar : "");
+        fprintf(out, "  %-28s %s", flag, o->help);
+        if (o->def && o->type != T_BOOL)
+            fprintf(out, " [%s]", o->def);
+        else if (o->type == T_BOOL)
+            fprintf(out, " [%s; --no-%s]", o->def, o->name);
+        fputc('\n', out);
+    }
+}

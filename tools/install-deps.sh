@@ -1,0 +1,51 @@
+#!/bin/bash
+# Installs every Debian and npm package citycmd needs, on a fresh Debian 12
+# (bookworm) machine, as root. Idempotent: packages already present are not
+# fetched again, and npm installs only when web/package-lock.json changed.
+#
+#   tools/install-deps.sh          what building and running the server needs
+#   tools/install-deps.sh --test   that, plus what the test suite needs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNTIME_PKGS=(
+  ca-certificates gcc g++ make cmake pkg-config
+  libglib2.0-dev libwebsockets-dev libwebsockets-evlib-glib libhiredis-dev
+  libsqlite3-dev libsodium-dev libjansson-dev
+  libgdal-dev libgeos-dev libproj-dev proj-data
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  nodejs
+)
+TEST_PKGS=(
+  libcmocka-dev redis-server chromium sqlite3 procps
+  fonts-noto-cjk
+)
+
+want=("${RUNTIME_PKGS[@]}")
+if [[ "${1:-}" == "--test" ]]; then want+=("${TEST_PKGS[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+export DEBIAN_FRONTEND=noninteractive
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Debian's nodejs ships npm separately; other nodejs builds bundle it.
+if ! command -v npm >/dev/null; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends npm
+fi
+
+# Front-end packages: installed once per lock file.
+stamp=web/node_modules/.citycmd-lock
+if [[ ! -f "$stamp" ]] || ! cmp -s web/package-lock.json "$stamp"; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  cp web/package-lock.json "$stamp"
+fi

@@ -1,0 +1,81 @@
+// The one WebSocket of a screen: connects to /ws, subscribes to events,
+// answers liveness, and reconnects with backoff. On reconnect it asks for the
+// events after the last one it saw, so a screen never silently misses one.
+
+const BACKOFF_MAX_MS = 10000;
+
+export class Connection {
+  constructor({ onState, onEvent, onHello, onError }) {
+    this.onState = onState;
+    this.onEvent = onEvent;
+    this.onHello = onHello || (() => {});
+    this.onError = onError || (() => {});
+    this.lastSeq = null;
+    this.attempt = 0;
+    this.ws = null;
+    this.pingTimer = null;
+  }
+
+  url() {
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    return `${proto}//${location.host}/ws`;
+  }
+
+  start() {
+    this.onState(this.attempt === 0 ? 'connecting' : 'reconnecting');
+    const ws = new WebSocket(this.url());
+    this.ws = ws;
+    ws.onopen = () => { this.attempt = 0; };
+    ws.onmessage = (m) => this.receive(m.data);
+    ws.onclose = () => this.closed(ws);
+    ws.onerror = () => {};
+  }
+
+  send(type, data, id) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ type, id, data }));
+    }
+  }
+
+  receive(text) {
+    let msg;
+    try { msg = JSON.parse(text); } catch { return; }
+    switch (msg.type) {
+      case 'hello': {
+        this.onHello(msg.data);
+        const data = { topics: ['events'] };
+        if (this.lastSeq !== null) data.after = this.lastSeq;
+        this.send('subscribe', data, 'sub');
+        this.schedulePing((msg.data && msg.data.ping_interval) || 20);
+        break;
+      }
+      case 'subscribed':
+        if (this.lastSeq === null) this.lastSeq = msg.data.seq;
+        this.onState('connected');
+        break;
+      case 'event':
+        if (msg.data.seq > (this.lastSeq || 0)) this.lastSeq = msg.data.seq;
+        this.onEvent(msg.data);
+        break;
+      case 'error':
+        this.onError(msg.error);
+        break;
+      default:
+        break;
+    }
+  }
+
+  schedulePing(seconds) {
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => this.send('ping', {}), seconds * 1000);
+  }
+
+  closed(ws) {
+    if (ws !== this.ws) return;
+    clearInterval(this.pingTimer);
+    this.attempt += 1;
+    this.onState(this.attempt > 3 ? 'offline' : 'reconnecting');
+    const delay = Math.min(BACKOFF_MAX_MS, 500 * 2 ** Math.min(this.attempt, 5));
+    setTimeout(() => this.start(), delay * (0.75 + Math.random() / 2));
+  }
+}

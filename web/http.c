@@ -1,0 +1,484 @@
+/*
+ * http.c — HTTP requests on libwebsockets: routing, bodies, replies, static files.
+ *
+ * A request object lives from LWS_CALLBACK_HTTP until both its reply has
+ * been written and the handler has replied: two references, one held by the
+ * connection and one by the pending reply. If the client goes away first, the
+ * connection reference is dropped and the eventual reply is simply discarded,
+ * so a handler waiting on the store never touches a dead connection.
+ *
+ * Bodies are accumulated up to --http-max-body (413 beyond, and the
+ * connection is closed so the rest of the body need not be read).
+ * Loop thread only.
+ */
+#include "internal.h"
+
+#include "../core/core.h"
+#include "../core/log.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+#define CHUNK 16384
+
+typedef struct {
+    web_req *req;
+} http_pss;
+
+static void req_unref(web_req *req)
+{
+    if (--req->refs > 0)
+        return;
+    if (req->body)
+        g_byte_array_unref(req->body);
+    if (req->query)
+        g_hash_table_destroy(req->query);
+    if (req->resp)
+        g_bytes_unref(req->resp);
+    g_free(req->path);
+    g_free(req->content_type);
+    g_free(req->extra_headers);
+    g_free(req);
+}
+
+static web_method map_method(int m)
+{
+    switch (m) {
+    case LWSHUMETH_GET:
+        return WEB_GET;
+    case LWSHUMETH_POST:
+        return WEB_POST;
+    case LWSHUMETH_PUT:
+        return WEB_PUT;
+    case LWSHUMETH_PATCH:
+        return WEB_PATCH;
+    case LWSHUMETH_DELETE:
+        return WEB_DELETE;
+    case LWSHUMETH_HEAD:
+        return WEB_HEAD;
+    case LWSHUMETH_OPTIONS:
+        return WEB_OPTIONS;
+    }
+    return WEB_METHOD_OTHER;
+}
+
+static GHashTable *read_query(struct lws *wsi)
+{
+    GHashTable *q = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    char buf[1024];
+    for (int i = 0; i < 64; i++) {
+        int n = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        char *eq = strchr(buf, '=');
+        if (eq) {
+            *eq = '\0';
+            g_hash_table_replace(q, g_strdup(buf), g_strdup(eq + 1));
+        } else if (buf[0]) {
+            g_hash_table_replace(q, g_strdup(buf), g_strdup(""));
+        }
+    }
+    return q;
+}
+
+const char *web_query_get(const web_req *req, const char *name)
+{
+    return req->query ? g_hash_table_lookup(req->query, name) : NULL;
+}
+
+void web_req_add_header(web_req *req, const char *name, const char *value)
+{
+    char *prev = req->extra_headers;
+    req->extra_headers = g_strdup_printf("%s%s: %s\r\n", prev ? prev : "", name, value);
+    g_free(prev);
+}
+
+static void count_request(web_req *req)
+{
+    char labels[256];
+    g_snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",code=\"%d\"",
+               web_method_name(req->method), req->route ? req->route : "unmatched", req->status);
+    core_metric_add(core_counter("citycmd_http_requests_total", "HTTP requests answered.", labels),
+                    1);
+    g_snprintf(labels, sizeof labels, "route=\"%s\"", req->route ? req->route : "unmatched");
+    double secs = (double)(core_mono_us() - req->started_us) / 1e6;
+    core_metric_observe(core_histogram("citycmd_http_request_seconds",
+                                       "Time from request to reply.", labels, core_latency_buckets,
+                                       core_latency_nbuckets),
+                        secs);
+    core_log_level lvl = req->status >= 500 ? CORE_LOG_WARN : CORE_LOG_DEBUG;
+    core_log(lvl, "http.request", "method=%s path=%s status=%d ms=%.2f",
+             web_method_name(req->method), req->path, req->status, secs * 1000);
+}
+
+void web_reply(web_req *req, int status, const char *content_type, GBytes *body)
+{
+    if (req->replied) {
+        g_bytes_unref(body);
+        return;
+    }
+    req->replied = 1;
+    req->status = status;
+    req->content_type = g_strdup(content_type);
+    req->resp = body;
+    req->srv->pending--;
+    count_request(req);
+    if (req->wsi)
+        lws_callback_on_writable(req->wsi);
+    req_unref(req);
+}
+
+void web_reply_json(web_req *req, int status, json_t *body)
+{
+    if (!body) {
+        log_error("http.internal", "path=%s reason=\"reply body could not be built\"", req->path);
+        web_reply_error(req, 500, "internal", "internal error");
+        return;
+    }
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    size_t n = strlen(s);
+    GBytes *b = g_bytes_new_with_free_func(s, n, free, s);
+    web_reply(req, status, "application/json", b);
+}
+
+void web_reply_error(web_req *req, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    char *s = web_error_body(code, msg);
+    g_free(msg);
+    web_reply(req, status, "application/json", g_bytes_new_with_free_func(s, strlen(s), free, s));
+}
+
+void web_reply_core_error(web_req *req, int err)
+{
+    int status = 500;
+    switch (err) {
+    case CORE_EINVAL:
+    case CORE_EPARSE:
+        status = 400;
+        break;
+    case CORE_ENOTFOUND:
+        status = 404;
+        break;
+    case CORE_EEXISTS:
+    case CORE_ECONFLICT:
+        status = 409;
+        break;
+    case CORE_ETOOBIG:
+        status = 413;
+        break;
+    case CORE_EBUSY:
+    case CORE_ESTOPPED:
+    case CORE_ESHUTDOWN:
+        status = 503;
+        break;
+    }
+    if (status == 503)
+        web_req_add_header(req, "retry-after", "1");
+    web_reply_error(req, status, core_errcode(err), "%s", core_strerror(err));
+}
+
+json_t *web_req_json(web_req *req)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb((const char *)(req->body ? req->body->data : (guint8 *)""),
+                           req->body ? req->body->len : 0, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        web_reply_error(req, 400, "malformed_json", "request body is not valid JSON (line %d, column %d: %s)",
+                        jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        web_reply_error(req, 400, "invalid_body", "request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* ---- writing the reply ---- */
+
+static int write_headers(struct lws *wsi, web_req *req)
+{
+    unsigned char buf[LWS_PRE + 4096], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf;
+    size_t len = req->resp ? g_bytes_get_size(req->resp) : 0;
+    if (lws_add_http_common_headers(wsi, (unsigned)req->status, req->content_type,
+                                    (lws_filepos_t)len, &p, end))
+        return -1;
+    GString *extra = g_string_new("cache-control: no-store\r\nx-content-type-options: nosniff\r\n");
+    if (req->extra_headers)
+        g_string_append(extra, req->extra_headers);
+    if (req->close_after)
+        g_string_append(extra, "connection: close\r\n");
+    /* Each line is "name: value\r\n"; lws wants "name:" and the value apart. */
+    char **lines = g_strsplit(extra->str, "\r\n", -1);
+    g_string_free(extra, TRUE);
+    int rc = 0;
+    for (char **l = lines; *l && **l && !rc; l++) {
+        char *colon = strchr(*l, ':');
+        if (!colon)
+            continue;
+        char name[128];
+        g_snprintf(name, sizeof name, "%.*s:", (int)(colon - *l), *l);
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        rc = lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                         (const unsigned char *)v, (int)strlen(v), &p, end);
+    }
+    g_strfreev(lines);
+    if (rc || lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    req->headers_sent = 1;
+    return 0;
+}
+
+/* Returns -1 to close, 0 to keep going. */
+static int on_writeable(struct lws *wsi, http_pss *pss)
+{
+    web_req *req = pss->req;
+    if (!req || !req->replied)
+        return 0;
+    if (!req->headers_sent) {
+        if (write_headers(wsi, req))
+            return -1;
+    }
+    size_t total = req->resp ? g_bytes_get_size(req->resp) : 0;
+    if (req->sent < total && req->method != WEB_HEAD) {
+        static unsigned char buf[LWS_PRE + CHUNK];
+        size_t n = MIN(CHUNK, total - req->sent);
+        const guint8 *data = g_bytes_get_data(req->resp, NULL);
+        memcpy(buf + LWS_PRE, data + req->sent, n);
+        req->sent += n;
+        enum lws_write_protocol wp = req->sent == total ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP;
+        if (lws_write(wsi, buf + LWS_PRE, n, wp) != (int)n)
+            return -1;
+        if (req->sent < total) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    int close = req->close_after;
+    pss->req = NULL;
+    req->wsi = NULL;
+    req_unref(req);
+    if (close)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ---- static files ---- */
+
+static const char *mime_for(const char *path)
+{
+    static const struct {
+        const char *ext, *mime;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".jpg", "image/jpeg"},
+        {".ico", "image/x-icon"},
+        {".woff2", "font/woff2"},
+        {".pbf", "application/x-protobuf"},
+        {".map", "application/json"},
+        {".txt", "text/plain; charset=utf-8"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(types); i++)
+        if (g_str_has_suffix(path, types[i].ext))
+            return types[i].mime;
+    return "application/octet-stream";
+}
+
+static const char static_headers[] =
+    "cache-control: no-cache\r\n"
+    "x-content-type-options: nosniff\r\n"
+    "referrer-policy: no-referrer\r\n"
+    "content-security-policy: default-src 'self'; connect-src 'self' ws: wss:; "
+    "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; "
+    "frame-ancestors 'self'\r\n";
+
+/* Returns a file path under root for the URL path, or NULL when it is not servable. */
+static char *static_path(const char *root, const char *path)
+{
+    if (!root || strstr(path, "..") || strchr(path, '\\'))
+        return NULL;
+    char *full = g_build_filename(root, path, NULL);
+    struct stat st;
+    if (stat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
+        char *idx = g_build_filename(full, "index.html", NULL);
+        g_free(full);
+        full = idx;
+    }
+    if (stat(full, &st) == 0 && S_ISREG(st.st_mode))
+        return full;
+    g_free(full);
+    /* Client-side routes ("/console") get the app shell. */
+    const char *last = strrchr(path, '/');
+    if (last && !strchr(last, '.')) {
+        full = g_build_filename(root, "index.html", NULL);
+        if (stat(full, &st) == 0 && S_ISREG(st.st_mode))
+            return full;
+        g_free(full);
+    }
+    return NULL;
+}
+
+/* ---- request start ---- */
+
+static web_req *req_new(web_server *srv, struct lws *wsi, web_method m, const char *path)
+{
+    web_req *req = g_new0(web_req, 1);
+    req->srv = srv;
+    req->wsi = wsi;
+    req->method = m;
+    req->path = g_strdup(path);
+    req->query = read_query(wsi);
+    req->started_us = core_mono_us();
+    req->refs = 2; /* connection + pending reply */
+    srv->pending++;
+    return req;
+}
+
+static void dispatch(web_req *req, web_handler h)
+{
+    h(req);
+}
+
+static int body_expected(struct lws *wsi, web_method m)
+{
+    if (m != WEB_POST && m != WEB_PUT && m != WEB_PATCH && m != WEB_DELETE)
+        return 0;
+    char cl[32] = "";
+    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        return g_ascii_strtoll(cl, NULL, 10) > 0;
+    return lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+}
+
+static int on_http(struct lws *wsi, web_server *srv, http_pss *pss)
+{
+    char *uri = NULL;
+    int ulen = 0;
+    web_method m = map_method(lws_http_get_uri_and_method(wsi, &uri, &ulen));
+    char path[2048];
+    g_snprintf(path, sizeof path, "%.*s", uri ? ulen : 1, uri ? uri : "/");
+    web_req *req = req_new(srv, wsi, m, path);
+    pss->req = req;
+    if (srv->draining) {
+        web_reply_error(req, 503, "shutting_down", "the server is shutting down");
+        req->close_after = 1;
+        return 0;
+    }
+    void *h = NULL;
+    char allow[64];
+    const char *pattern = NULL;
+    web_route_result r = web_router_match(srv->router, m, path, &h, &req->params, &pattern,
+                                          allow, sizeof allow);
+    req->route = pattern;
+    if (r == WEB_ROUTE_FOUND) {
+        char cl[32] = "";
+        if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+            g_ascii_strtoll(cl, NULL, 10) > srv->cfg->http_max_body) {
+            req->close_after = 1;
+            web_reply_error(req, 413, "too_large", "request body over %d bytes",
+                            srv->cfg->http_max_body);
+            return 0;
+        }
+        if (body_expected(wsi, m)) {
+            req->body = g_byte_array_new();
+            return 0;
+        }
+        dispatch(req, (web_handler)h);
+        return 0;
+    }
+    if (r == WEB_ROUTE_BAD_METHOD) {
+        web_req_add_header(req, "allow", allow);
+        web_reply_error(req, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)",
+                        web_method_name(m), path, allow);
+        return 0;
+    }
+    if ((m == WEB_GET || m == WEB_HEAD) && !g_str_has_prefix(path, "/api/")) {
+        char *file = static_path(srv->static_dir, path);
+        if (file) {
+            /* Static files are served by lws itself; this request object is not used. */
+            req->route = "static";
+            req->status = 200;
+            count_request(req);
+            req->replied = 1;
+            srv->pending--;
+            req_unref(req);  /* pending reference */
+            pss->req = NULL;
+            req->wsi = NULL;
+            req_unref(req);  /* connection reference */
+            int n = lws_serve_http_file(wsi, file, mime_for(file), static_headers,
+                                        (int)strlen(static_headers));
+            g_free(file);
+            if (n < 0)
+                return -1;
+            if (n > 0 && lws_http_transaction_completed(wsi))
+                return -1;
+            return 0;
+        }
+    }
+    web_reply_error(req, 404, "not_found", "no such resource: %s", path);
+    return 0;
+}
+
+int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len)
+{
+    http_pss *pss = user;
+    web_server *srv = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return on_http(wsi, srv, pss);
+    case LWS_CALLBACK_HTTP_BODY: {
+        web_req *req = pss->req;
+        if (!req || req->replied || !req->body)
+            return 0;
+        if (req->body->len + len > (size_t)srv->cfg->http_max_body) {
+            req->close_after = 1;
+            web_reply_error(req, 413, "too_large", "request body over %d bytes",
+                            srv->cfg->http_max_body);
+            return 0;
+        }
+        g_byte_array_append(req->body, in, (guint)len);
+        return 0;
+    }
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+        web_req *req = pss->req;
+        if (!req || req->replied)
+            return 0;
+        void *h = NULL;
+        web_router_match(srv->router, req->method, req->path, &h, &req->params, NULL, NULL, 0);
+        if (h)
+            dispatch(req, (web_handler)h);
+        else
+            web_reply_error(req, 404, "not_found", "no such resource: %s", req->path);
+        return 0;
+    }
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_writeable(wsi, pss);
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        return 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (pss && pss->req) {
+            web_req *req = pss->req;
+            pss->req = NULL;
+            req->wsi = NULL;
+            req_unref(req);
+        }
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}

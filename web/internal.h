@@ -1,0 +1,84 @@
+/*
+ * internal.h — shared between the files of the web module only.
+ */
+#ifndef CITYCMD_WEB_INTERNAL_H
+#define CITYCMD_WEB_INTERNAL_H
+
+#include "envelope.h"
+#include "router.h"
+#include "web.h"
+
+#include "../core/metrics.h"
+#include <libwebsockets.h>
+
+typedef struct web_req web_req;
+typedef void (*web_handler)(web_req *req);
+
+/* One HTTP request. Fields are read-only for handlers. */
+struct web_req {
+    web_server *srv;
+    web_method method;
+    char *path;
+    GHashTable *query;      /* decoded name -> value */
+    GByteArray *body;
+    web_params params;
+    const char *route;      /* pattern, for metrics */
+    int64_t started_us;
+    /* private */
+    struct lws *wsi;        /* NULL once the connection closed */
+    int refs;               /* connection + pending reply */
+    int replied;
+    int status;
+    char *content_type;
+    char *extra_headers;    /* "name: value\r\n…" */
+    GBytes *resp;
+    size_t sent;
+    int headers_sent;
+    int close_after;        /* close the connection once the reply is sent */
+};
+
+struct web_server {
+    web_deps deps;
+    const core_config *cfg;
+    struct lws_context *ctx;
+    struct lws_vhost *vhost;
+    web_router *router;
+    char *static_dir;
+    int port;
+    int draining;
+    int pending;            /* requests waiting for a reply */
+    GList *ws_clients;      /* of ws_client* */
+    int ws_count;
+    unsigned bus_sub;
+    int64_t started_ms;
+    core_metric *m_ws_in, *m_ws_out, *m_ws_slow, *m_ws_toobig, *m_ws_rate, *m_ws_rejected;
+};
+
+/* Replies. Each request gets exactly one; later calls are ignored. */
+void web_reply(web_req *req, int status, const char *content_type, GBytes *body /* stolen */);
+void web_reply_json(web_req *req, int status, json_t *body /* stolen */);
+void web_reply_error(web_req *req, int status, const char *code, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+/* Maps a CORE_E* code to a status and error body. */
+void web_reply_core_error(web_req *req, int err);
+/* Adds a response header before replying ("allow", "GET, POST"). */
+void web_req_add_header(web_req *req, const char *name, const char *value);
+
+/* Query parameter value (URL-decoded) or NULL; owned by the request. */
+const char *web_query_get(const web_req *req, const char *name);
+/* Parses the body as a JSON object; replies 400 and returns NULL if it is not one. */
+json_t *web_req_json(web_req *req);
+
+/* http.c */
+int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len);
+/* ws.c */
+int web_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len);
+void web_ws_init(web_server *srv);
+void web_ws_close_all(web_server *srv, int status, const char *why);
+void web_ws_fini(web_server *srv);
+/* api.c */
+void web_api_register(web_server *srv);
+
+#endif

@@ -1,0 +1,221 @@
+/*
+ * main.c — the citycmd server: wires the modules, runs the loop, drains on
+ * SIGTERM/SIGINT.
+ *
+ * Start-up order: config → loop → bus → store (migrations, memory rebuilt
+ * from it) → Redis publisher → HTTP/WebSocket server → demo. Shutdown runs
+ * in reverse after a drain: new requests get 503, WebSockets close with 1001,
+ * and the loop keeps running until pending replies and queued writes are done
+ * or --drain-timeout-ms passes. A second signal exits at once.
+ */
+#include "../core/config.h"
+#include "../core/core.h"
+#include "../core/log.h"
+#include "../dispatch/dispatch.h"
+#include "demo.h"
+#include "web.h"
+
+#include <gdal.h>
+#include <geos_c.h>
+#include <glib-unix.h>
+#include <gst/gst.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <proj.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    core_config cfg;
+    core_loop *loop;
+    core_bus *bus;
+    core_store *store;
+    core_redis *redis;
+    web_server *web;
+    web_demo *demo;
+    int signals;
+    int64_t drain_deadline_us;
+} app;
+
+static void print_version(void)
+{
+    printf("citycmd %s\n", CITYCMD_VERSION);
+    printf("  libwebsockets %s, GLib %u.%u.%u, SQLite %s, hiredis %d.%d.%d, jansson %s,\n",
+           lws_get_library_version(), glib_major_version, glib_minor_version, glib_micro_version,
+           sqlite3_libversion(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH, jansson_version_str());
+    printf("  libsodium %s, GDAL %s, GEOS %s, PROJ %s, GStreamer %s\n", sodium_version_string(),
+           GDALVersionInfo("RELEASE_NAME"), GEOSversion(), proj_info().release,
+           gst_version_string());
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: citycmd [OPTION]...\n"
+                 "Real-time server for a city's emergency command centre.\n\n"
+                 "Options (also keys of the --config file's [citycmd] group):\n");
+    core_config_usage(out);
+    fprintf(out, "  %-28s %s\n  %-28s %s\n", "--help", "show this help and exit", "--version",
+            "show versions and exit");
+}
+
+/* The www/ directory beside the executable, if there is one. */
+static char *default_static_dir(void)
+{
+    char *exe = g_file_read_link("/proc/self/exe", NULL);
+    if (!exe)
+        return NULL;
+    char *dir = g_path_get_dirname(exe);
+    char *www = g_build_filename(dir, "www", NULL);
+    g_free(exe);
+    g_free(dir);
+    if (g_file_test(www, G_FILE_TEST_IS_DIR))
+        return www;
+    g_free(www);
+    return NULL;
+}
+
+static gboolean drain_tick(gpointer p)
+{
+    app *a = p;
+    core_store_status_t st;
+    core_store_status(a->store, &st);
+    gboolean idle = web_server_pending(a->web) == 0 && st.queued == 0;
+    if (idle || core_mono_us() > a->drain_deadline_us) {
+        if (!idle)
+            log_warn("server.drain_timeout", "pending_requests=%d queued_writes=%d",
+                     web_server_pending(a->web), st.queued);
+        core_loop_quit(a->loop);
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_signal(gpointer p)
+{
+    app *a = p;
+    if (++a->signals > 1) {
+        log_warn("server.exit", "reason=\"second signal\"");
+        _exit(1);
+    }
+    log_info("server.draining", "timeout_ms=%d", a->cfg.drain_timeout_ms);
+    web_demo_stop(a->demo);
+    a->demo = NULL;
+    web_server_begin_drain(a->web);
+    a->drain_deadline_us = core_mono_us() + (int64_t)a->cfg.drain_timeout_ms * 1000;
+    g_timeout_add(10, drain_tick, a);
+    return G_SOURCE_CONTINUE;
+}
+
+static int start(app *a, const char *argv0)
+{
+    char *err = NULL;
+    core_store_opts so = {a->cfg.state_dir, a->cfg.group_commit, a->cfg.group_max,
+                          a->cfg.store_queue_max, NULL};
+    a->loop = core_loop_new(a->cfg.workers, 4096);
+    a->bus = core_bus_new();
+    a->store = core_store_new(&so, a->loop, a->bus);
+    disp_journal_register(a->store);
+    if (core_store_open(a->store, &err)) {
+        fprintf(stderr, "citycmd: %s\n", err);
+        g_free(err);
+        return 1;
+    }
+    if (a->cfg.redis_url) {
+        a->redis = core_redis_new(a->loop, a->store, a->bus, a->cfg.redis_url,
+                                  a->cfg.redis_stream, a->cfg.redis_maxlen, &err);
+        if (!a->redis) {
+            fprintf(stderr, "citycmd: %s\n", err);
+            g_free(err);
+            return 2;
+        }
+    }
+    char *www = a->cfg.static_dir ? g_strdup(a->cfg.static_dir) : default_static_dir();
+    web_deps deps = {&a->cfg, a->loop, a->store, a->bus, a->redis, www};
+    a->web = web_server_new(&deps, &err);
+    g_free(www);
+    if (!a->web) {
+        fprintf(stderr, "citycmd: %s\n", err);
+        g_free(err);
+        return 1;
+    }
+    if (a->cfg.demo)
+        a->demo = web_demo_start(a->store, 30000);
+    (void)argv0;
+    return 0;
+}
+
+static void stop(app *a)
+{
+    web_demo_stop(a->demo);
+    web_server_free(a->web);
+    core_redis_free(a->redis);
+    core_store_free(a->store);
+    core_loop_free(a->loop);
+    core_bus_free(a->bus);
+}
+
+int main(int argc, char **argv)
+{
+    int64_t t0 = core_mono_us();
+    app a;
+    memset(&a, 0, sizeof a);
+    if (argc > 1 && argv[1][0] != '-') {
+        fprintf(stderr, "citycmd: unknown command '%s' (see --help)\n", argv[1]);
+        return 2;
+    }
+    char *err = NULL;
+    int rc = core_config_parse(&a.cfg, argc, argv, &err);
+    if (rc == CORE_CONFIG_HELP) {
+        usage(stdout);
+        core_config_clear(&a.cfg);
+        return 0;
+    }
+    if (rc == CORE_CONFIG_VERSION) {
+        print_version();
+        core_config_clear(&a.cfg);
+        return 0;
+    }
+    core_log_level level = CORE_LOG_INFO;
+    if (!rc && core_log_level_parse(a.cfg.log_level, &level) != 0) {
+        err = g_strdup_printf("--log-level: expected debug, info, warn or error, got '%s'",
+                              a.cfg.log_level);
+        rc = CORE_EINVAL;
+    }
+    if (!rc && a.cfg.city && !g_file_test(a.cfg.city, G_FILE_TEST_EXISTS)) {
+        err = g_strdup_printf("--city %s: no such file or directory", a.cfg.city);
+        rc = CORE_EINVAL;
+    }
+    if (rc) {
+        fprintf(stderr, "citycmd: %s\n", err);
+        g_free(err);
+        core_config_clear(&a.cfg);
+        return 2;
+    }
+    core_log_set_level(level);
+    core_log_capture_libraries();
+    signal(SIGPIPE, SIG_IGN);
+    if (sodium_init() < 0) {
+        fprintf(stderr, "citycmd: libsodium failed to initialise\n");
+        return 1;
+    }
+    rc = start(&a, argv[0]);
+    if (rc) {
+        stop(&a);
+        core_config_clear(&a.cfg);
+        return rc;
+    }
+    g_unix_signal_add(SIGTERM, on_signal, &a);
+    g_unix_signal_add(SIGINT, on_signal, &a);
+    log_info("server.ready", "version=%s port=%d startup_ms=%.1f pid=%d", CITYCMD_VERSION,
+             web_server_port(a.web), (double)(core_mono_us() - t0) / 1000, (int)getpid());
+    core_loop_run(a.loop);
+    stop(&a);
+    log_info("server.exit", "reason=\"signal\" status=0");
+    core_config_clear(&a.cfg);
+    return 0;
+}

@@ -1,0 +1,103 @@
+/*
+ * server.c — creates the libwebsockets context on the core loop.
+ *
+ * libwebsockets runs with LWS_SERVER_OPTION_GLIB and the core GMainLoop as
+ * its foreign loop, so its sockets and timers are GSources beside hiredis and
+ * ours. Idle WebSockets are pinged after --ws-ping-interval and closed after
+ * --ws-idle-timeout without valid traffic (lws' "validity" policy).
+ */
+#include "internal.h"
+
+#include "../core/core.h"
+#include "../core/log.h"
+
+#include <string.h>
+
+enum { PROTO_HTTP, PROTO_WS };
+
+static struct lws_protocols protocols[] = {
+    {"http", web_http_callback, sizeof(void *), 0, 0, NULL, 0},
+    {"citycmd.v1", web_ws_callback, sizeof(void *), 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* Makes citycmd.v1 the protocol for upgrades that name none (plain browsers). */
+static const struct lws_protocol_vhost_options pvo_default = {NULL, NULL, "default", "1"};
+static const struct lws_protocol_vhost_options pvo = {NULL, &pvo_default, "citycmd.v1", ""};
+
+web_server *web_server_new(const web_deps *deps, char **err)
+{
+    web_server *srv = g_new0(web_server, 1);
+    srv->deps = *deps;
+    srv->cfg = deps->cfg;
+    srv->static_dir = g_strdup(deps->static_dir);
+    srv->router = web_router_new();
+    srv->started_ms = core_now_ms();
+    web_api_register(srv);
+    web_ws_init(srv);
+
+    static lws_retry_bo_t retry;
+    retry.secs_since_valid_ping = (uint16_t)srv->cfg->ws_ping_interval;
+    retry.secs_since_valid_hangup = (uint16_t)srv->cfg->ws_idle_timeout;
+
+    void *foreign[1] = {core_loop_main(deps->loop)};
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_GLIB | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.foreign_loops = foreign;
+    const char *host = srv->cfg->http.host;
+    info.iface = (!strcmp(host, "0.0.0.0") || !strcmp(host, "*") || !*host) ? NULL : host;
+    info.port = srv->cfg->http.port;
+    info.protocols = protocols;
+    info.pvo = &pvo;
+    info.vhost_name = "citycmd";
+    info.user = srv;
+    info.retry_and_idle_policy = &retry;
+    info.timeout_secs = 10;
+    info.keepalive_timeout = 30;
+    info.server_string = "citycmd";
+    info.count_threads = 1;
+    info.fd_limit_per_thread = 0;
+
+    srv->ctx = lws_create_context(&info);
+    if (!srv->ctx) {
+        *err = g_strdup_printf("cannot listen on %s:%d (address in use or not available)", host,
+                               srv->cfg->http.port);
+        web_server_free(srv);
+        return NULL;
+    }
+    srv->vhost = lws_get_vhost_by_name(srv->ctx, "citycmd");
+    srv->port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : srv->cfg->http.port;
+    log_info("http.listen", "addr=%s port=%d static=%s", host, srv->port,
+             srv->static_dir ? srv->static_dir : "-");
+    return srv;
+}
+
+int web_server_port(const web_server *srv)
+{
+    return srv->port;
+}
+
+void web_server_begin_drain(web_server *srv)
+{
+    srv->draining = 1;
+    web_ws_close_all(srv, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+}
+
+int web_server_pending(const web_server *srv)
+{
+    return srv->pending;
+}
+
+void web_server_free(web_server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->ctx)
+        lws_context_destroy(srv->ctx);
+    web_ws_fini(srv);
+    web_router_free(srv->router);
+    g_free(srv->static_dir);
+    g_list_free(srv->ws_clients);
+    g_free(srv);
+}

@@ -1,0 +1,537 @@
+/*
+ * ws.c — the /ws WebSocket: envelope messages, subscriptions, bounded send queues.
+ *
+ * Every client has a send queue capped at --ws-queue-max bytes. Broadcast
+ * messages are built once and shared (refcounted) by every queue. A message
+ * with a coalescing key replaces a queued message with the same key (the
+ * newest state of a thing is all a slow screen needs); when the cap is still
+ * exceeded the client is cut off. Writes happen only in WRITEABLE callbacks,
+ * one message each, so libwebsockets never buffers more than one message.
+ *
+ * Subscribing with "after": N replays committed events after N from the store
+ * before live ones; live events that arrive during the replay wait in the same
+ * bounded queue, so nothing is lost or reordered across a reconnect.
+ *
+ * Clients are refcounted: the connection holds one reference, a replay read in
+ * flight another. Loop thread only.
+ */
+#include "internal.h"
+
+#include "../core/core.h"
+#include "../core/log.h"
+
+#include <string.h>
+
+#define REPLAY_MAX 1000
+
+typedef struct {
+    GBytes *buf;  /* LWS_PRE bytes of headroom, then the payload */
+    char *key;    /* coalescing key or NULL */
+} out_msg;
+
+typedef struct ws_client {
+    web_server *srv;
+    struct lws *wsi;
+    int refs;
+    uint64_t id;
+    char peer[64];
+    GByteArray *rx;
+    GQueue out;
+    size_t out_bytes;
+    int sub_events;
+    int replaying;          /* live events queue behind the replay */
+    int64_t replay_after;
+    GQueue held;            /* live events (out_msg*) arriving during a replay */
+    size_t held_bytes;
+    int64_t last_sent_seq;
+    double tokens;
+    int64_t refill_us;
+    int closing;            /* 0, or a close status to send */
+    char close_reason[64];
+} ws_client;
+
+typedef struct {
+    ws_client *c;
+} ws_pss;
+
+static uint64_t next_client_id = 1;
+
+static void out_msg_free(gpointer p)
+{
+    out_msg *m = p;
+    g_bytes_unref(m->buf);
+    g_free(m->key);
+    g_free(m);
+}
+
+static size_t msg_len(const out_msg *m)
+{
+    return g_bytes_get_size(m->buf) - LWS_PRE;
+}
+
+static GBytes *frame_bytes(const char *payload, size_t n)
+{
+    guint8 *b = g_malloc(LWS_PRE + n);
+    memcpy(b + LWS_PRE, payload, n);
+    return g_bytes_new_take(b, LWS_PRE + n);
+}
+
+static void client_unref(ws_client *c)
+{
+    if (--c->refs > 0)
+        return;
+    g_queue_clear_full(&c->out, out_msg_free);
+    g_queue_clear_full(&c->held, out_msg_free);
+    g_byte_array_unref(c->rx);
+    g_free(c);
+}
+
+static void drop_queue(ws_client *c)
+{
+    g_queue_clear_full(&c->out, out_msg_free);
+    g_queue_clear_full(&c->held, out_msg_free);
+    c->out_bytes = c->held_bytes = 0;
+}
+
+/* Cuts a client off at once (it cannot take a close frame if it is not reading). */
+static void kick(ws_client *c, const char *why, core_metric *m)
+{
+    if (c->closing || !c->wsi)
+        return;
+    c->closing = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+    core_metric_add(m, 1);
+    log_warn("ws.disconnect", "client=%" G_GUINT64_FORMAT " peer=%s reason=%s queued_bytes=%zu",
+             c->id, c->peer, why, c->out_bytes + c->held_bytes);
+    drop_queue(c);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* Asks for a clean close with status; the close frame goes out at the next WRITEABLE. */
+static void close_gracefully(ws_client *c, int status, const char *why, int grace_secs)
+{
+    if (c->closing || !c->wsi)
+        return;
+    c->closing = status;
+    g_strlcpy(c->close_reason, why, sizeof c->close_reason);
+    drop_queue(c);
+    lws_callback_on_writable(c->wsi);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, grace_secs);
+}
+
+/* Queues a message; takes a reference on buf. */
+static void enqueue(ws_client *c, GBytes *buf, const char *key, int hold)
+{
+    if (c->closing || !c->wsi)
+        return;
+    GQueue *q = hold ? &c->held : &c->out;
+    size_t *bytes = hold ? &c->held_bytes : &c->out_bytes;
+    size_t n = g_bytes_get_size(buf) - LWS_PRE;
+    if (key) {
+        for (GList *l = q->head; l; l = l->next) {
+            out_msg *m = l->data;
+            if (m->key && strcmp(m->key, key) == 0) {
+                *bytes = *bytes - msg_len(m) + n;
+                g_bytes_unref(m->buf);
+                m->buf = g_bytes_ref(buf);
+                return;
+            }
+        }
+    }
+    if (c->out_bytes + c->held_bytes + n > (size_t)c->srv->cfg->ws_queue_max) {
+        kick(c, "slow_consumer", c->srv->m_ws_slow);
+        return;
+    }
+    out_msg *m = g_new(out_msg, 1);
+    m->buf = g_bytes_ref(buf);
+    m->key = g_strdup(key);
+    g_queue_push_tail(q, m);
+    *bytes += n;
+    if (!hold)
+        lws_callback_on_writable(c->wsi);
+}
+
+static void send_text(ws_client *c, char *payload /* freed */)
+{
+    GBytes *b = frame_bytes(payload, strlen(payload));
+    free(payload);
+    enqueue(c, b, NULL, 0);
+    g_bytes_unref(b);
+}
+
+static void send_error(ws_client *c, const json_t *re, const char *code, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+static void send_error(ws_client *c, const json_t *re, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    send_text(c, web_envelope_error(re, code, msg));
+    g_free(msg);
+}
+
+static GBytes *event_frame(core_event *ev)
+{
+    char *s = g_strdup_printf("{\"type\":\"event\",\"data\":%s}", core_event_json(ev));
+    GBytes *b = frame_bytes(s, strlen(s));
+    g_free(s);
+    return b;
+}
+
+/* ---- broadcast ---- */
+
+static void on_bus_event(core_event *ev, void *user)
+{
+    web_server *srv = user;
+    GBytes *frame = NULL;
+    for (GList *l = srv->ws_clients; l; l = l->next) {
+        ws_client *c = l->data;
+        if (!c->sub_events || c->closing)
+            continue;
+        if (!frame)
+            frame = event_frame(ev);
+        if (c->replaying) {
+            enqueue(c, frame, NULL, 1);
+        } else if (ev->seq > c->last_sent_seq) {
+            c->last_sent_seq = ev->seq;
+            enqueue(c, frame, NULL, 0);
+        }
+    }
+    if (frame)
+        g_bytes_unref(frame);
+}
+
+/* ---- replay after a reconnect ---- */
+
+typedef struct {
+    ws_client *c;
+    int64_t after;
+    GPtrArray *events;
+    json_t *re;
+} replay;
+
+static void replay_read(sqlite3 *db, void *p)
+{
+    replay *r = p;
+    r->events = core_store_events_after(db, r->after, REPLAY_MAX + 1);
+}
+
+static int64_t frame_seq(const out_msg *m)
+{
+    /* Held frames are events: {"type":"event","data":{"seq":N,… */
+    const char *s = (const char *)g_bytes_get_data(m->buf, NULL) + LWS_PRE;
+    const char *p = strstr(s, "\"seq\":");
+    return p ? g_ascii_strtoll(p + 6, NULL, 10) : 0;
+}
+
+static void replay_done(void *p)
+{
+    replay *r = p;
+    ws_client *c = r->c;
+    if (c->wsi && !c->closing) {
+        c->replaying = 0;
+        if (r->events->len > REPLAY_MAX) {
+            send_error(c, r->re, "resync_required",
+                       "more than %d events were missed; reload the state over the API",
+                       REPLAY_MAX);
+            g_ptr_array_set_size(r->events, 0);
+        }
+        c->last_sent_seq = r->after;
+        for (guint i = 0; i < r->events->len; i++) {
+            core_event *ev = r->events->pdata[i];
+            GBytes *f = event_frame(ev);
+            c->last_sent_seq = ev->seq;
+            enqueue(c, f, NULL, 0);
+            g_bytes_unref(f);
+        }
+        while (!g_queue_is_empty(&c->held)) {
+            out_msg *m = g_queue_pop_head(&c->held);
+            c->held_bytes -= msg_len(m);
+            int64_t seq = frame_seq(m);
+            if (seq > c->last_sent_seq) {
+                c->last_sent_seq = seq;
+                enqueue(c, m->buf, NULL, 0);
+            }
+            out_msg_free(m);
+        }
+    }
+    g_ptr_array_free(r->events, TRUE);
+    json_decref(r->re);
+    client_unref(c);
+    g_free(r);
+}
+
+/* ---- incoming messages ---- */
+
+static void on_subscribe(ws_client *c, web_envelope *env, int on)
+{
+    json_t *topics = json_object_get(env->data, "topics");
+    if (!json_is_array(topics) || json_array_size(topics) == 0) {
+        send_error(c, env->id, "invalid_message", "\"data.topics\" must be a non-empty array");
+        return;
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(topics, i, t)
+    {
+        if (!json_is_string(t) || strcmp(json_string_value(t), "events") != 0) {
+            send_error(c, env->id, "unknown_topic", "unknown topic (known: events)");
+            return;
+        }
+    }
+    web_server *srv = c->srv;
+    int64_t last = core_bus_last_seq(srv->deps.bus);
+    json_t *after = json_object_get(env->data, "after");
+    if (on && after && (!json_is_integer(after) || json_integer_value(after) < 0)) {
+        send_error(c, env->id, "invalid_message", "\"data.after\" must be a sequence number");
+        return;
+    }
+    c->sub_events = on;
+    send_text(c, web_envelope_reply(on ? "subscribed" : "unsubscribed", env->id,
+                                    json_pack("{sOsI}", "topics", topics, "seq", (json_int_t)last)));
+    if (!on || !after || json_integer_value(after) >= last) {
+        c->last_sent_seq = last;
+        return;
+    }
+    replay *r = g_new0(replay, 1);
+    r->c = c;
+    r->after = json_integer_value(after);
+    r->re = env->id ? json_incref(env->id) : NULL;
+    c->replaying = 1;
+    c->refs++;
+    if (core_store_read(srv->deps.store, replay_read, replay_done, r) != 0) {
+        c->replaying = 0;
+        c->refs--;
+        json_decref(r->re);
+        g_free(r);
+        send_error(c, env->id, "busy", "cannot replay now; try again");
+    }
+}
+
+static void handle_message(ws_client *c)
+{
+    web_envelope env;
+    const char *code;
+    char *msg = NULL;
+    if (web_envelope_parse((const char *)c->rx->data, c->rx->len, &env, &code, &msg) != 0) {
+        send_error(c, NULL, code, "%s", msg);
+        g_free(msg);
+        return;
+    }
+    if (strcmp(env.type, "ping") == 0) {
+        char now[32];
+        core_iso8601(core_now_ms(), now, sizeof now);
+        send_text(c, web_envelope_reply("pong", env.id, json_pack("{ss}", "server_time", now)));
+    } else if (strcmp(env.type, "subscribe") == 0) {
+        on_subscribe(c, &env, 1);
+    } else if (strcmp(env.type, "unsubscribe") == 0) {
+        on_subscribe(c, &env, 0);
+    } else {
+        send_error(c, env.id, "unknown_type", "unknown message type '%s'", env.type);
+    }
+    web_envelope_clear(&env);
+}
+
+/* Token bucket: --ws-rate a second, bursts of twice that. Returns 0 to drop the message. */
+static int within_rate(ws_client *c)
+{
+    double rate = c->srv->cfg->ws_rate;
+    int64_t now = core_mono_us();
+    c->tokens = MIN(2 * rate, c->tokens + rate * (double)(now - c->refill_us) / 1e6);
+    c->refill_us = now;
+    c->tokens -= 1;
+    if (c->tokens >= 0)
+        return 1;
+    core_metric_add(c->srv->m_ws_rate, 1);
+    if (c->tokens < -2 * rate)
+        close_gracefully(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded", 2);
+    else if (c->tokens > -2) /* tell once per burst, not once per message */
+        send_error(c, NULL, "rate_limited", "more than %d messages a second", (int)rate);
+    return 0;
+}
+
+static int on_receive(struct lws *wsi, ws_client *c, const void *in, size_t len)
+{
+    web_server *srv = c->srv;
+    if (c->closing)
+        return 0;
+    if (c->rx->len + len > (size_t)srv->cfg->ws_max_message) {
+        core_metric_add(srv->m_ws_toobig, 1);
+        log_info("ws.too_large", "client=%" G_GUINT64_FORMAT " limit=%d", c->id,
+                 srv->cfg->ws_max_message);
+        static const char why[] = "message too large";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
+                         sizeof why - 1);
+        return -1;
+    }
+    g_byte_array_append(c->rx, in, (guint)len);
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+        return 0;
+    core_metric_add(srv->m_ws_in, 1);
+    if (within_rate(c)) {
+        if (lws_frame_is_binary(wsi))
+            send_error(c, NULL, "binary_not_accepted", "send JSON text messages");
+        else
+            handle_message(c);
+    }
+    g_byte_array_set_size(c->rx, 0);
+    return 0;
+}
+
+static int on_writeable(struct lws *wsi, ws_client *c)
+{
+    if (c->closing) {
+        lws_close_reason(wsi, (enum lws_close_status)c->closing, (unsigned char *)c->close_reason,
+                         strlen(c->close_reason));
+        return -1;
+    }
+    out_msg *m = g_queue_pop_head(&c->out);
+    if (!m)
+        return 0;
+    size_t n = msg_len(m);
+    c->out_bytes -= n;
+    /* lws writes the frame header into the headroom, so the buffer is written to. */
+    guint8 *data = (guint8 *)g_bytes_get_data(m->buf, NULL);
+    int w = lws_write(wsi, data + LWS_PRE, n, LWS_WRITE_TEXT);
+    out_msg_free(m);
+    if (w < (int)n)
+        return -1;
+    core_metric_add(c->srv->m_ws_out, 1);
+    if (!g_queue_is_empty(&c->out))
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int filter_connection(struct lws *wsi, web_server *srv)
+{
+    char uri[64] = "";
+    lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+    const char *why = NULL;
+    int status = HTTP_STATUS_FORBIDDEN;
+    if (strcmp(uri, "/ws") != 0) {
+        why = "not_found";
+        status = HTTP_STATUS_NOT_FOUND;
+    } else if (srv->draining) {
+        why = "shutting_down";
+        status = HTTP_STATUS_SERVICE_UNAVAILABLE;
+    } else if (srv->ws_count >= srv->cfg->ws_max_clients) {
+        why = "too_many_clients";
+        status = HTTP_STATUS_SERVICE_UNAVAILABLE;
+    }
+    if (!why)
+        return 0;
+    core_metric_add(srv->m_ws_rejected, 1);
+    log_info("ws.rejected", "uri=%s reason=%s", uri, why);
+    lws_return_http_status(wsi, (unsigned)status, why);
+    return 1;
+}
+
+static void on_established(struct lws *wsi, web_server *srv, ws_pss *pss)
+{
+    ws_client *c = g_new0(ws_client, 1);
+    c->srv = srv;
+    c->wsi = wsi;
+    c->refs = 1;
+    c->id = next_client_id++;
+    c->rx = g_byte_array_new();
+    c->tokens = 2.0 * srv->cfg->ws_rate;
+    c->refill_us = core_mono_us();
+    lws_get_peer_simple(wsi, c->peer, sizeof c->peer);
+    g_queue_init(&c->out);
+    g_queue_init(&c->held);
+    pss->c = c;
+    srv->ws_clients = g_list_prepend(srv->ws_clients, c);
+    srv->ws_count++;
+    log_debug("ws.open", "client=%" G_GUINT64_FORMAT " peer=%s", c->id, c->peer);
+    send_text(c, web_envelope_reply(
+                     "hello", NULL,
+                     json_pack("{sssssIsisisi}", "server", "citycmd", "version", CITYCMD_VERSION,
+                               "seq", (json_int_t)core_bus_last_seq(srv->deps.bus), "max_message",
+                               srv->cfg->ws_max_message, "ping_interval",
+                               srv->cfg->ws_ping_interval, "idle_timeout",
+                               srv->cfg->ws_idle_timeout)));
+}
+
+static void on_closed(web_server *srv, ws_pss *pss)
+{
+    ws_client *c = pss->c;
+    if (!c)
+        return;
+    pss->c = NULL;
+    srv->ws_clients = g_list_remove(srv->ws_clients, c);
+    srv->ws_count--;
+    c->wsi = NULL;
+    drop_queue(c);
+    log_debug("ws.close", "client=%" G_GUINT64_FORMAT, c->id);
+    client_unref(c);
+}
+
+int web_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    ws_pss *pss = user;
+    struct lws_context *ctx = lws_get_context(wsi);
+    web_server *srv = ctx ? lws_context_user(ctx) : NULL;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return filter_connection(wsi, srv);
+    case LWS_CALLBACK_ESTABLISHED:
+        on_established(wsi, srv, pss);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        return pss->c ? on_receive(wsi, pss->c, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return pss->c ? on_writeable(wsi, pss->c) : 0;
+    case LWS_CALLBACK_CLOSED:
+        on_closed(srv, pss);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static double clients_metric(void *user)
+{
+    return ((web_server *)user)->ws_count;
+}
+
+static double queued_metric(void *user)
+{
+    size_t total = 0;
+    for (GList *l = ((web_server *)user)->ws_clients; l; l = l->next) {
+        ws_client *c = l->data;
+        total += c->out_bytes + c->held_bytes;
+    }
+    return (double)total;
+}
+
+void web_ws_init(web_server *srv)
+{
+    srv->m_ws_in = core_counter("citycmd_ws_messages_received_total",
+                                "WebSocket messages received.", "");
+    srv->m_ws_out = core_counter("citycmd_ws_messages_sent_total", "WebSocket messages sent.", "");
+    srv->m_ws_slow = core_counter("citycmd_ws_disconnects_total",
+                                  "WebSocket clients cut off by the server.", "reason=\"slow\"");
+    srv->m_ws_toobig = core_counter("citycmd_ws_disconnects_total",
+                                    "WebSocket clients cut off by the server.",
+                                    "reason=\"too_large\"");
+    srv->m_ws_rate = core_counter("citycmd_ws_rate_limited_total",
+                                  "WebSocket messages dropped by the rate limit.", "");
+    srv->m_ws_rejected = core_counter("citycmd_ws_rejected_total",
+                                      "WebSocket upgrades refused.", "");
+    core_gauge_fn("citycmd_ws_clients", "WebSocket clients connected.", "", clients_metric, srv);
+    core_gauge_fn("citycmd_ws_queued_bytes", "Bytes waiting in WebSocket send queues.", "",
+                  queued_metric, srv);
+    srv->bus_sub = core_bus_subscribe(srv->deps.bus, "", on_bus_event, srv);
+}
+
+void web_ws_close_all(web_server *srv, int status, const char *why)
+{
+    for (GList *l = srv->ws_clients; l; l = l->next)
+        close_gracefully(l->data, status, why, 1);
+}
+
+void web_ws_fini(web_server *srv)
+{
+    core_bus_unsubscribe(srv->deps.bus, srv->bus_sub);
+}
