@@ -23,7 +23,7 @@ int web_envelope_parse(const char *buf, size_t len, web_envelope *out, const cha
 {
     memset(out, 0, sizeof *out);
     json_error_t jerr;
-    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!root) {
         *code = "malformed_json";
         *message = g_strdup_printf("not valid JSON at line %d column %d: %s", jerr.line,

@@ -186,7 +186,7 @@ json_t *web_req_json(web_req *req)
 {
     json_error_t jerr;
     json_t *j = json_loadb((const char *)(req->body ? req->body->data : (guint8 *)""),
-                           req->body ? req->body->len : 0, JSON_REJECT_DUPLICATES, &jerr);
+                           req->body ? req->body->len : 0, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!j) {
         web_reply_error(req, 400, "malformed_json", "request body is not valid JSON (line %d, column %d: %s)",
                         jerr.line, jerr.column, jerr.text);
