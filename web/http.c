@@ -468,7 +468,8 @@ int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(wsi, pss);
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
-        return 0;
+        /* lws leaves ending the transaction (keep-alive or close) to us. */
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
         if (pss && pss->req) {
             web_req *req = pss->req;
