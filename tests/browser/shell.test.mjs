@@ -1,0 +1,118 @@
+// The web shell in real headless Chromium (Debian's chromium, driven by
+// playwright-core) with every request to anything but the server blocked:
+// the page must load, connect its WebSocket, show live events, and recover
+// from a server restart.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { ROOT, startServer, post, tempDir } from '../lib/harness.mjs';
+
+const CHROMIUM = process.env.CITYCMD_CHROMIUM || '/usr/bin/chromium';
+const OUT = path.join(ROOT, 'build', 'test-output');
+
+let browser;
+before(async () => {
+  mkdirSync(OUT, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+after(async () => { await browser?.close(); });
+
+async function openShell(url) {
+  const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const blocked = [];
+  const errors = [];
+  await context.route('**/*', (route) => {
+    const host = new URL(route.request().url()).hostname;
+    if (host === '127.0.0.1' || host === 'localhost') return route.continue();
+    blocked.push(route.request().url());
+    return route.abort('blockedbyclient');
+  });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  // Failed loads are tracked as responses below; other console errors count.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+  });
+  page.on('response', (res) => {
+    const u = new URL(res.url());
+    if (res.status() >= 400 && u.pathname !== '/api/v1/journal') errors.push(`${res.status()} ${u.pathname}`);
+  });
+  await page.goto(url);
+  return { context, page, blocked, errors };
+}
+
+test('the shell loads offline, connects, and shows live journal entries', async () => {
+  const s = await startServer();
+  const { context, page, blocked, errors } = await openShell(s.url);
+  try {
+    await page.waitForSelector('#conn-state[data-state="connected"]', { timeout: 10000 });
+    assert.equal(await page.textContent('#conn-state .label'), 'Live');
+    assert.match(await page.textContent('#server-version'), /citycmd \d/);
+
+    // Written through the form: saved, listed, and echoed by the live feed.
+    await page.fill('#journal-text', 'Shift start: all consoles staffed');
+    await page.selectOption('#journal-kind', 'handover');
+    await page.click('#journal-form button[type=submit]');
+    await page.waitForSelector('#journal-list li.kind-handover >> text=Shift start: all consoles staffed');
+    await page.waitForSelector('#feed li code >> text=journal.created');
+
+    // Written by someone else: arrives over the WebSocket.
+    const r = await post(s.url, '/api/v1/journal', { text: 'Pumps staged at the underpass', kind: 'instruction' });
+    assert.equal(r.status, 201);
+    await page.waitForSelector(`#journal-list li[data-id="${r.body.entry.id}"]`);
+    assert.equal(await page.$$eval('#feed li', (l) => l.length), 2);
+
+    // A refused entry shows the server's reason.
+    await page.fill('#journal-text', 'x'.repeat(10));
+    await page.evaluate(() => { document.getElementById('journal-text').value = '   '; });
+    await page.evaluate(() => document.getElementById('journal-form').requestSubmit());
+    await page.waitForSelector('#journal-error:not([hidden])');
+    assert.match(await page.textContent('#journal-error'), /text/);
+
+    // Chinese on request.
+    await page.click('#lang');
+    assert.equal(await page.textContent('#journal-title'), '值班日志');
+    assert.equal(await page.textContent('#conn-state .label'), '实时');
+    await page.screenshot({ path: path.join(OUT, 'shell.png') });
+
+    assert.deepEqual(blocked, [], 'no request left the machine');
+    assert.deepEqual(errors, [], 'no script errors');
+  } finally {
+    await context.close();
+    await s.stop();
+    s.cleanup();
+  }
+});
+
+test('the shell shows a lost connection and catches up after the server returns', async () => {
+  const state = tempDir();
+  const s = await startServer({ state });
+  const { context, page, blocked } = await openShell(s.url);
+  let s2;
+  try {
+    await page.waitForSelector('#conn-state[data-state="connected"]', { timeout: 10000 });
+    await post(s.url, '/api/v1/journal', { text: 'before the outage' });
+    await page.waitForSelector('#journal-list >> text=before the outage');
+    await s.stop();
+    await page.waitForSelector('#conn-state:not([data-state="connected"])', { timeout: 5000 });
+    // Same port, same state: written while the page is disconnected.
+    s2 = await startServer({ state, args: ['--http', `127.0.0.1:${s.port}`] });
+    const missed = await post(s2.url, '/api/v1/journal', { text: 'written while the screen was away' });
+    assert.equal(missed.status, 201);
+    await page.waitForSelector('#conn-state[data-state="connected"]', { timeout: 20000 });
+    await page.waitForSelector('#journal-list >> text=written while the screen was away', { timeout: 5000 });
+    const seqs = await page.$$eval('#feed li', (l) => l.map((x) => Number(x.dataset.seq)));
+    assert.ok(seqs.includes(missed.body.entry.seq), 'the missed event was replayed into the feed');
+    assert.deepEqual(blocked, []);
+  } finally {
+    await context.close();
+    if (s2) { await s2.stop(); }
+  }
+});
