@@ -16,7 +16,7 @@ all:
 	@cmake --build build -j$(JOBS)
 
 asan:
-	@cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCITYCMD_SANITIZE=ON -DCITYCMD_WEB=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCITYCMD_SANITIZE=ON -DCITYCMD_WEB=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build/asan -j$(JOBS)
 
 test: asan

@@ -87,14 +87,26 @@ core_loop *core_loop_new(int workers, int max_queue)
     return loop;
 }
 
+void core_loop_stop_workers(core_loop *loop)
+{
+    loop->stopping = TRUE;
+    if (loop->pool)
+        g_thread_pool_free(loop->pool, FALSE, TRUE);
+    loop->pool = NULL;
+    drain_posts(loop);
+}
+
+void core_loop_drain(core_loop *loop)
+{
+    drain_posts(loop);
+}
+
 void core_loop_free(core_loop *loop)
 {
     if (!loop)
         return;
-    loop->stopping = TRUE;
-    g_thread_pool_free(loop->pool, FALSE, TRUE);
     /* Run what the workers posted so their data is released by its owners. */
-    drain_posts(loop);
+    core_loop_stop_workers(loop);
     g_main_loop_unref(loop->main);
     g_main_context_unref(loop->ctx);
     g_mutex_clear(&loop->lock);
@@ -128,7 +140,7 @@ gboolean core_loop_is_loop_thread(core_loop *loop)
 
 int core_work_submit(core_loop *loop, core_work_fn work, core_done_fn done, void *data)
 {
-    if (loop->stopping)
+    if (loop->stopping || !loop->pool)
         return CORE_ESHUTDOWN;
     if (g_atomic_int_get(&loop->depth) >= loop->max_queue)
         return CORE_EBUSY;

@@ -22,7 +22,12 @@ typedef void (*core_done_fn)(void *data);  /* loop thread */
 
 /* workers: pool size (1..64); max_queue: jobs waiting before submit says CORE_EBUSY. */
 core_loop *core_loop_new(int workers, int max_queue);
-/* Stops the pool (waits for running jobs) and frees the loop. NULL is fine. */
+/* Waits for queued and running jobs, refuses new ones (CORE_ESHUTDOWN), then
+ * runs what they posted. Part of shutdown; idempotent. */
+void core_loop_stop_workers(core_loop *loop);
+/* Runs every callback posted so far, now, on the calling (loop) thread. */
+void core_loop_drain(core_loop *loop);
+/* Stops the workers, runs what is left and frees the loop. NULL is fine. */
 void core_loop_free(core_loop *loop);
 
 GMainLoop *core_loop_main(core_loop *loop);

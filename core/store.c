@@ -512,17 +512,23 @@ void core_store_status(core_store *st, core_store_status_t *out)
     out->commits = (int64_t)(gssize)g_atomic_pointer_get((gpointer *)&st->commits);
 }
 
+void core_store_stop(core_store *st)
+{
+    g_mutex_lock(&st->lock);
+    st->stopping = TRUE;
+    g_cond_signal(&st->cond);
+    GThread *writer = st->writer;
+    st->writer = NULL;
+    g_mutex_unlock(&st->lock);
+    if (writer)
+        g_thread_join(writer);
+}
+
 void core_store_free(core_store *st)
 {
     if (!st)
         return;
-    if (st->writer) {
-        g_mutex_lock(&st->lock);
-        st->stopping = TRUE;
-        g_cond_signal(&st->cond);
-        g_mutex_unlock(&st->lock);
-        g_thread_join(st->writer);
-    }
+    core_store_stop(st);
     g_hash_table_destroy(st->stmts);
     if (st->wdb)
         sqlite3_close_v2(st->wdb);

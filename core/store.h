@@ -61,7 +61,10 @@ core_store *core_store_new(const core_store_opts *opts, core_loop *loop, core_bu
 void core_store_add_migrations(core_store *st, const core_migration *m, size_t n);
 /* Creates the directory and database, applies migrations, starts the writer. */
 int core_store_open(core_store *st, char **err);
-/* Finishes queued writes, stops the writer, closes. NULL is fine. */
+/* Finishes queued writes and stops the writer; later writes get CORE_ESHUTDOWN.
+ * Their completions are posted to the loop. Idempotent. */
+void core_store_stop(core_store *st);
+/* Stops the writer if running, then closes. NULL is fine. */
 void core_store_free(core_store *st);
 const char *core_store_path(const core_store *st);
 

@@ -18,12 +18,16 @@ RUNTIME_PKGS=(
   nodejs
 )
 TEST_PKGS=(
-  libcmocka-dev redis-server chromium sqlite3 procps
-  fonts-noto-cjk
+  libcmocka-dev redis-server chromium sqlite3
 )
 
+SUDO=""
+if [[ $EUID -ne 0 ]]; then SUDO=sudo; fi
+TESTS=0
+if [[ "${1:-}" == "--test" ]]; then TESTS=1; fi
+
 want=("${RUNTIME_PKGS[@]}")
-if [[ "${1:-}" == "--test" ]]; then want+=("${TEST_PKGS[@]}"); fi
+if ((TESTS)); then want+=("${TEST_PKGS[@]}"); fi
 
 missing=()
 for p in "${want[@]}"; do
@@ -34,18 +38,23 @@ done
 export DEBIAN_FRONTEND=noninteractive
 if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}" >&2
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # Debian's nodejs ships npm separately; other nodejs builds bundle it.
 if ! command -v npm >/dev/null; then
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends npm
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
 fi
 
-# Front-end packages: installed once per lock file.
-stamp=web/node_modules/.citycmd-lock
-if [[ ! -f "$stamp" ]] || ! cmp -s web/package-lock.json "$stamp"; then
-  (cd web && npm ci --no-audit --no-fund --loglevel=error)
-  cp web/package-lock.json "$stamp"
-fi
+# npm packages, installed once per lock file: web/ holds what the browser
+# clients are bundled from, tests/ what the integration and browser tests use.
+npm_install() {
+  local dir=$1 stamp=$1/node_modules/.citycmd-lock
+  if [[ ! -f "$stamp" ]] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$stamp"
+  fi
+}
+npm_install web
+if ((TESTS)); then npm_install tests; fi

@@ -350,6 +350,7 @@ static web_req *req_new(web_server *srv, struct lws *wsi, web_method m, const ch
 
 static void dispatch(web_req *req, web_handler h)
 {
+    req->dispatched = 1;
     h(req);
 }
 
@@ -475,6 +476,12 @@ int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
             web_req *req = pss->req;
             pss->req = NULL;
             req->wsi = NULL;
+            /* Closed before its body arrived: no handler will ever reply. */
+            if (!req->replied && !req->dispatched) {
+                req->replied = 1;
+                srv->pending--;
+                req_unref(req);
+            }
             req_unref(req);
         }
         return 0;

@@ -28,6 +28,7 @@ struct web_req {
     struct lws *wsi;        /* NULL once the connection closed */
     int refs;               /* connection + pending reply */
     int replied;
+    int dispatched;         /* a handler has it */
     int status;
     char *content_type;
     char *extra_headers;    /* "name: value\r\n…" */

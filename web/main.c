@@ -48,9 +48,11 @@ static void print_version(void)
     printf("  libwebsockets %s, GLib %u.%u.%u, SQLite %s, hiredis %d.%d.%d, jansson %s,\n",
            lws_get_library_version(), glib_major_version, glib_minor_version, glib_micro_version,
            sqlite3_libversion(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH, jansson_version_str());
-    printf("  libsodium %s, GDAL %s, GEOS %s, PROJ %s, GStreamer %s\n", sodium_version_string(),
-           GDALVersionInfo("RELEASE_NAME"), GEOSversion(), proj_info().release,
-           gst_version_string());
+    guint gmaj, gmin, gmic, gnano;
+    gst_version(&gmaj, &gmin, &gmic, &gnano);
+    printf("  libsodium %s, GDAL %s, GEOS %s, PROJ %s, GStreamer %u.%u.%u\n",
+           sodium_version_string(), GDALVersionInfo("RELEASE_NAME"), GEOSversion(),
+           proj_info().version, gmaj, gmin, gmic);
 }
 
 static void usage(FILE *out)
@@ -149,11 +151,20 @@ static int start(app *a, const char *argv0)
     return 0;
 }
 
+/* Shutdown in phases, so every completion runs while what it touches exists:
+ * workers finish, the writer commits what is queued, their callbacks run
+ * (answering requests still connected), then the server and store close. */
 static void stop(app *a)
 {
     web_demo_stop(a->demo);
-    web_server_free(a->web);
     core_redis_free(a->redis);
+    if (a->loop)
+        core_loop_stop_workers(a->loop);
+    if (a->store)
+        core_store_stop(a->store);
+    if (a->loop)
+        core_loop_drain(a->loop);
+    web_server_free(a->web);
     core_store_free(a->store);
     core_loop_free(a->loop);
     core_bus_free(a->bus);

@@ -11,19 +11,35 @@
 #include "../core/core.h"
 #include "../core/log.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 
-enum { PROTO_HTTP, PROTO_WS };
+/*
+ * One protocol serves both HTTP and the WebSocket. libwebsockets binds an
+ * upgrade that names no subprotocol to the vhost's default protocol, but it
+ * learns which one is the default only during its deferred protocol init; an
+ * upgrade arriving before that lands on protocols[0]. With a single protocol
+ * there is nothing to get wrong.
+ */
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_CLOSED:
+        return web_ws_callback(wsi, reason, user, in, len);
+    default:
+        return web_http_callback(wsi, reason, user, in, len);
+    }
+}
 
 static struct lws_protocols protocols[] = {
-    {"http", web_http_callback, sizeof(void *), 0, 0, NULL, 0},
-    {"citycmd.v1", web_ws_callback, sizeof(void *), 4096, 0, NULL, 0},
+    {"citycmd.v1", callback, sizeof(void *), 4096, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
-
-/* Makes citycmd.v1 the protocol for upgrades that name none (plain browsers). */
-static const struct lws_protocol_vhost_options pvo_default = {NULL, NULL, "default", "1"};
-static const struct lws_protocol_vhost_options pvo = {NULL, &pvo_default, "citycmd.v1", ""};
 
 web_server *web_server_new(const web_deps *deps, char **err)
 {
@@ -44,12 +60,16 @@ web_server *web_server_new(const web_deps *deps, char **err)
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_GLIB | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /* With IPv6 on, lws 4.1 does not resolve an IPv4 literal and silently
+     * listens on every interface instead; an IPv4 address means IPv4 only. */
+    struct in_addr v4;
+    if (inet_pton(AF_INET, srv->cfg->http.host, &v4) == 1)
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.foreign_loops = foreign;
     const char *host = srv->cfg->http.host;
     info.iface = (!strcmp(host, "0.0.0.0") || !strcmp(host, "*") || !*host) ? NULL : host;
     info.port = srv->cfg->http.port;
     info.protocols = protocols;
-    info.pvo = &pvo;
     info.vhost_name = "citycmd";
     info.user = srv;
     info.retry_and_idle_policy = &retry;

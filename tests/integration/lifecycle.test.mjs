@@ -2,7 +2,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync, existsSync } from 'node:fs';
+import { writeFileSync, existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { BIN, startServer, get, post, tempDir, freePort, sleep, connectWs } from '../lib/harness.mjs';
@@ -70,6 +70,34 @@ describe('command line', () => {
     const bad = run(['--config', conf]);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /unknown key 'htpp'/);
+  });
+
+  test('listens only on the address it is given (loopback by default)', async () => {
+    // /proc/net/tcp{,6}: local address as hex IP:PORT, state 0A = LISTEN.
+    function listeners(port) {
+      const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+      return ['tcp', 'tcp6'].flatMap((f) => readFileSync(`/proc/net/${f}`, 'utf8').split('\n').slice(1)
+        .map((l) => l.trim().split(/\s+/))
+        .filter((c) => c.length > 3 && c[3] === '0A' && c[1].endsWith(`:${hexPort}`))
+        .map((c) => `${f} ${c[1]}`));
+    }
+    const s = await startServer();
+    try {
+      const hexPort = s.port.toString(16).toUpperCase().padStart(4, '0');
+      assert.deepEqual(listeners(s.port), [`tcp 0100007F:${hexPort}`]);
+    } finally { await s.stop(); }
+  });
+
+  test('the first WebSocket right after start is served (no start-up race)', async () => {
+    for (let i = 0; i < 10; i++) {
+      const s = await startServer();
+      try {
+        const c = await connectWs(s.wsUrl);
+        const hello = await c.next((m) => m.type === 'hello', 2000);
+        assert.equal(hello.data.server, 'citycmd');
+        c.close();
+      } finally { await s.stop(); s.cleanup(); }
+    }
   });
 
   test('the state directory is created, nested, when missing', async () => {

@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, '../..');
-export const BIN = process.env.CITYCMD_BIN || path.join(ROOT, 'build/citycmd');
+export const BIN = path.resolve(ROOT, process.env.CITYCMD_BIN || 'build/citycmd');
 export const SHARED_DATA = path.resolve(ROOT, '../shared/data');
 const execFileP = promisify(execFile);
 
