@@ -292,32 +292,23 @@ static void xadd(core_redis *r, core_event *ev)
 typedef struct {
     core_redis *r;
     unsigned generation;
-    int64_t after;
-    GPtrArray *events;
 } catchup;
 
-static void catchup_read(sqlite3 *db, void *p)
-{
-    catchup *c = p;
-    c->events = core_store_events_after(db, c->after, BATCH);
-}
-
-static void catchup_done(void *p)
+static void catchup_done(GPtrArray *events, void *p)
 {
     catchup *c = p;
     core_redis *r = c->r;
     r->reading = FALSE;
     if (!r->closing && c->generation == r->generation && r->state == R_SYNCING) {
-        for (guint i = 0; i < c->events->len; i++) {
-            core_event *ev = c->events->pdata[i];
+        for (guint i = 0; i < events->len; i++) {
+            core_event *ev = events->pdata[i];
             if (ev->seq == r->sent_seq + 1)
                 xadd(r, ev);
         }
         pump(r);
     }
-    g_ptr_array_free(c->events, TRUE);
     g_free(c);
-    if (r->closing && !r->reading)
+    if (r->closing)
         g_free(r); /* core_redis_free deferred the final free to us */
 }
 
@@ -335,9 +326,9 @@ static void pump(core_redis *r)
         return; /* an acknowledgement will call us again */
     r->state = R_SYNCING;
     catchup *c = g_new0(catchup, 1);
-    *c = (catchup){r, r->generation, r->sent_seq, NULL};
+    *c = (catchup){r, r->generation};
     r->reading = TRUE;
-    if (core_store_read(r->store, catchup_read, catchup_done, c) != 0) {
+    if (core_store_read_events(r->store, r->sent_seq, BATCH, catchup_done, c) != 0) {
         r->reading = FALSE;
         g_free(c);
     }

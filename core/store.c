@@ -639,3 +639,36 @@ GPtrArray *core_store_events_after(sqlite3 *db, int64_t after, int limit)
     sqlite3_finalize(s);
     return out;
 }
+
+typedef struct {
+    int64_t after;
+    int limit;
+    GPtrArray *events;
+    core_events_done done;
+    void *arg;
+} events_read;
+
+static void events_read_fn(sqlite3 *db, void *p)
+{
+    events_read *r = p;
+    r->events = core_store_events_after(db, r->after, r->limit);
+}
+
+static void events_read_done(void *p)
+{
+    events_read *r = p;
+    r->done(r->events, r->arg);
+    g_ptr_array_free(r->events, TRUE);
+    g_free(r);
+}
+
+int core_store_read_events(core_store *st, int64_t after, int limit, core_events_done done,
+                           void *arg)
+{
+    events_read *r = g_new0(events_read, 1);
+    *r = (events_read){after, limit, NULL, done, arg};
+    int rc = core_store_read(st, events_read_fn, events_read_done, r);
+    if (rc)
+        g_free(r);
+    return rc;
+}

@@ -97,5 +97,11 @@ void core_store_status(core_store *st, core_store_status_t *out);
 /* Reads events with seq > after, at most limit, in order, from db (any read
  * connection). Returns a GPtrArray of core_event* (unref'd on free). */
 GPtrArray *core_store_events_after(sqlite3 *db, int64_t after, int limit);
+/* The same on a worker; done(events, arg) runs on the loop. The array belongs
+ * to the store and is freed after done returns (ref events to keep them).
+ * 0, or CORE_EBUSY/CORE_ESHUTDOWN and done is never called. */
+typedef void (*core_events_done)(GPtrArray *events, void *arg);
+int core_store_read_events(core_store *st, int64_t after, int limit, core_events_done done,
+                           void *arg);
 
 #endif

@@ -81,34 +81,19 @@ static void metrics(web_req *req)
 
 /* ---- events ---- */
 
-typedef struct {
-    web_req *req;
-    int64_t after;
-    int limit;
-    GPtrArray *events;
-} events_op;
-
-static void events_read(sqlite3 *db, void *arg)
+static void events_done(GPtrArray *events, void *arg)
 {
-    events_op *op = arg;
-    op->events = core_store_events_after(db, op->after, op->limit);
-}
-
-static void events_done(void *arg)
-{
-    events_op *op = arg;
+    web_req *req = arg;
     GString *out = g_string_new("{\"events\":[");
-    for (guint i = 0; i < op->events->len; i++) {
+    for (guint i = 0; i < events->len; i++) {
         if (i)
             g_string_append_c(out, ',');
-        g_string_append(out, core_event_json(op->events->pdata[i]));
+        g_string_append(out, core_event_json(events->pdata[i]));
     }
     g_string_append_printf(out, "],\"last_seq\":%" G_GINT64_FORMAT "}",
-                           core_bus_last_seq(op->req->srv->deps.bus));
+                           core_bus_last_seq(req->srv->deps.bus));
     gsize n = out->len;
-    web_reply(op->req, 200, "application/json", g_bytes_new_take(g_string_free(out, FALSE), n));
-    g_ptr_array_free(op->events, TRUE);
-    g_free(op);
+    web_reply(req, 200, "application/json", g_bytes_new_take(g_string_free(out, FALSE), n));
 }
 
 static void events_list(web_req *req)
@@ -117,13 +102,9 @@ static void events_list(web_req *req)
     if (query_int(req, "after", 0, 0, INT64_MAX, &after) ||
         query_int(req, "limit", 100, 1, 1000, &limit))
         return;
-    events_op *op = g_new0(events_op, 1);
-    *op = (events_op){req, after, (int)limit, NULL};
-    int rc = core_store_read(req->srv->deps.store, events_read, events_done, op);
-    if (rc) {
-        g_free(op);
+    int rc = core_store_read_events(req->srv->deps.store, after, (int)limit, events_done, req);
+    if (rc)
         web_reply_core_error(req, rc);
-    }
 }
 
 /* ---- journal ---- */

@@ -206,15 +206,8 @@ static void on_bus_event(core_event *ev, void *user)
 typedef struct {
     ws_client *c;
     int64_t after;
-    GPtrArray *events;
     json_t *re;
 } replay;
-
-static void replay_read(sqlite3 *db, void *p)
-{
-    replay *r = p;
-    r->events = core_store_events_after(db, r->after, REPLAY_MAX + 1);
-}
 
 static int64_t frame_seq(const out_msg *m)
 {
@@ -224,21 +217,21 @@ static int64_t frame_seq(const out_msg *m)
     return p ? g_ascii_strtoll(p + 6, NULL, 10) : 0;
 }
 
-static void replay_done(void *p)
+static void replay_done(GPtrArray *events, void *p)
 {
     replay *r = p;
     ws_client *c = r->c;
     if (c->wsi && !c->closing) {
         c->replaying = 0;
-        if (r->events->len > REPLAY_MAX) {
+        if (events->len > REPLAY_MAX) {
             send_error(c, r->re, "resync_required",
                        "more than %d events were missed; reload the state over the API",
                        REPLAY_MAX);
-            g_ptr_array_set_size(r->events, 0);
+            g_ptr_array_set_size(events, 0);
         }
         c->last_sent_seq = r->after;
-        for (guint i = 0; i < r->events->len; i++) {
-            core_event *ev = r->events->pdata[i];
+        for (guint i = 0; i < events->len; i++) {
+            core_event *ev = events->pdata[i];
             GBytes *f = event_frame(ev);
             c->last_sent_seq = ev->seq;
             enqueue(c, f, NULL, 0);
@@ -255,7 +248,6 @@ static void replay_done(void *p)
             out_msg_free(m);
         }
     }
-    g_ptr_array_free(r->events, TRUE);
     json_decref(r->re);
     client_unref(c);
     g_free(r);
@@ -299,7 +291,7 @@ static void on_subscribe(ws_client *c, web_envelope *env, int on)
     r->re = env->id ? json_incref(env->id) : NULL;
     c->replaying = 1;
     c->refs++;
-    if (core_store_read(srv->deps.store, replay_read, replay_done, r) != 0) {
+    if (core_store_read_events(srv->deps.store, r->after, REPLAY_MAX + 1, replay_done, r) != 0) {
         c->replaying = 0;
         c->refs--;
         json_decref(r->re);
