@@ -12,8 +12,7 @@
 #include <glib.h>
 #include <string.h>
 
-core_event *core_event_new(const char *type, const char *actor, const char *subject,
-                           json_t *data)
+core_event *core_event_new(const char *type, const char *actor, const char *subject, json_t *data)
 {
     core_event *ev = g_new0(core_event, 1);
     ev->at_ms = core_now_ms();
@@ -48,9 +47,9 @@ const char *core_event_json(core_event *ev)
     if (!ev->json) {
         char at[32];
         core_iso8601(ev->at_ms, at, sizeof at);
-        json_t *o = json_pack("{sIsssssssssO}", "seq", (json_int_t)ev->seq, "at", at, "type",
-                              ev->type, "actor", ev->actor, "subject", ev->subject, "data",
-                              ev->data);
+        json_t *o =
+            json_pack("{sIsssssssssO}", "seq", (json_int_t)ev->seq, "at", at, "type", ev->type,
+                      "actor", ev->actor, "subject", ev->subject, "data", ev->data);
         ev->json = json_dumps(o, JSON_COMPACT);
         json_decref(o);
     }

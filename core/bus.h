@@ -17,19 +17,18 @@
 #include <stdint.h>
 
 typedef struct core_event {
-    int64_t seq;      /* assigned at commit; 0 before */
-    int64_t at_ms;    /* wall-clock time of the change */
+    int64_t seq;   /* assigned at commit; 0 before */
+    int64_t at_ms; /* wall-clock time of the change */
     char *type;
-    char *actor;      /* who did it: a user name, or "system" */
-    char *subject;    /* what it concerns, e.g. "journal/42"; may be "" */
-    json_t *data;     /* JSON object */
-    int refs;         /* private */
-    char *json;       /* private: cached serialization */
+    char *actor;   /* who did it: a user name, or "system" */
+    char *subject; /* what it concerns, e.g. "journal/42"; may be "" */
+    json_t *data;  /* JSON object */
+    int refs;      /* private */
+    char *json;    /* private: cached serialization */
 } core_event;
 
 /* Takes ownership of data (an object; NULL means {}). */
-core_event *core_event_new(const char *type, const char *actor, const char *subject,
-                           json_t *data);
+core_event *core_event_new(const char *type, const char *actor, const char *subject, json_t *data);
 core_event *core_event_ref(core_event *ev);
 void core_event_unref(core_event *ev);
 /* {"seq":…,"at":"ISO 8601","type":…,"actor":…,"subject":…,"data":{…}};

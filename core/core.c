@@ -11,8 +11,8 @@ const char *core_strerror(int err)
     switch (err) {
     case CORE_OK:
         return "success";
-#define CORE__ERR_STR(name, val, api, msg)                                                        \
-    case (val):                                                                                   \
+#define CORE__ERR_STR(name, val, api, msg)                                                         \
+    case (val):                                                                                    \
         return msg;
         CORE_ERRORS(CORE__ERR_STR)
 #undef CORE__ERR_STR
@@ -25,8 +25,8 @@ const char *core_errcode(int err)
     switch (err) {
     case CORE_OK:
         return "ok";
-#define CORE__ERR_API(name, val, api, msg)                                                        \
-    case (val):                                                                                   \
+#define CORE__ERR_API(name, val, api, msg)                                                         \
+    case (val):                                                                                    \
         return api;
         CORE_ERRORS(CORE__ERR_API)
 #undef CORE__ERR_API

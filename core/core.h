@@ -13,19 +13,19 @@
 #include <stdint.h>
 
 /* X(name, value, api_code, message) */
-#define CORE_ERRORS(X)                                                                            \
-    X(NOMEM, -1, "out_of_memory", "out of memory")                                                \
-    X(INVAL, -2, "invalid", "invalid argument")                                                   \
-    X(NOTFOUND, -3, "not_found", "not found")                                                     \
-    X(EXISTS, -4, "exists", "already exists")                                                     \
-    X(TOOBIG, -5, "too_large", "too large")                                                       \
-    X(IO, -6, "io_error", "input/output error")                                                   \
-    X(STOPPED, -7, "store_stopped", "the store stopped accepting writes after a failed write")    \
-    X(SHUTDOWN, -8, "shutting_down", "the server is shutting down")                               \
-    X(BUSY, -9, "busy", "too many requests queued; try again")                                    \
-    X(DB, -10, "database_error", "database error")                                                \
-    X(CONFIG, -11, "bad_config", "bad configuration")                                             \
-    X(PARSE, -12, "malformed", "malformed input")                                                 \
+#define CORE_ERRORS(X)                                                                             \
+    X(NOMEM, -1, "out_of_memory", "out of memory")                                                 \
+    X(INVAL, -2, "invalid", "invalid argument")                                                    \
+    X(NOTFOUND, -3, "not_found", "not found")                                                      \
+    X(EXISTS, -4, "exists", "already exists")                                                      \
+    X(TOOBIG, -5, "too_large", "too large")                                                        \
+    X(IO, -6, "io_error", "input/output error")                                                    \
+    X(STOPPED, -7, "store_stopped", "the store stopped accepting writes after a failed write")     \
+    X(SHUTDOWN, -8, "shutting_down", "the server is shutting down")                                \
+    X(BUSY, -9, "busy", "too many requests queued; try again")                                     \
+    X(DB, -10, "database_error", "database error")                                                 \
+    X(CONFIG, -11, "bad_config", "bad configuration")                                              \
+    X(PARSE, -12, "malformed", "malformed input")                                                  \
     X(CONFLICT, -13, "conflict", "conflicting change")
 
 enum core_err {

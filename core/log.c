@@ -62,8 +62,8 @@ void core_log(core_log_level level, const char *event, const char *fmt, ...)
     g_vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     core_iso8601(core_now_ms(), ts, sizeof ts);
-    int n = g_snprintf(line, sizeof line, "ts=%s level=%s event=%s ", ts, level_names[level],
-                       event);
+    int n =
+        g_snprintf(line, sizeof line, "ts=%s level=%s event=%s ", ts, level_names[level], event);
     if (n < 0 || (size_t)n >= sizeof line)
         n = (int)sizeof line - 2;
     size_t len = (size_t)n + escape_into(line + n, sizeof line - (size_t)n - 1, msg);
@@ -87,8 +87,8 @@ static void glib_log_handler(const gchar *domain, GLogLevelFlags flags, const gc
 
 static void lws_log_emit(int level, const char *line)
 {
-    core_log_level lvl = level == LLL_ERR ? CORE_LOG_ERROR
-                         : level == LLL_WARN ? CORE_LOG_WARN
+    core_log_level lvl = level == LLL_ERR      ? CORE_LOG_ERROR
+                         : level == LLL_WARN   ? CORE_LOG_WARN
                          : level == LLL_NOTICE ? CORE_LOG_INFO
                                                : CORE_LOG_DEBUG;
     char clean[512];

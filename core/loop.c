@@ -31,7 +31,7 @@ struct core_loop {
     gint depth;
     gboolean stopping;
     GMutex lock;
-    GQueue posts;        /* of posted*, guarded by lock */
+    GQueue posts; /* of posted*, guarded by lock */
     gboolean drain_scheduled;
 };
 

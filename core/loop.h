@@ -17,8 +17,8 @@
 
 typedef struct core_loop core_loop;
 
-typedef void (*core_work_fn)(void *data);  /* worker thread */
-typedef void (*core_done_fn)(void *data);  /* loop thread */
+typedef void (*core_work_fn)(void *data); /* worker thread */
+typedef void (*core_done_fn)(void *data); /* loop thread */
 
 /* workers: pool size (1..64); max_queue: jobs waiting before submit says CORE_EBUSY. */
 core_loop *core_loop_new(int workers, int max_queue);

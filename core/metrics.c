@@ -16,17 +16,17 @@ typedef enum { M_COUNTER, M_GAUGE, M_HISTOGRAM, M_GAUGE_FN } metric_kind;
 struct core_metric {
     metric_kind kind;
     char *name, *help, *labels;
-    gint64 value;       /* counter/gauge; histogram count */
-    gint64 sum_micro;   /* histogram */
+    gint64 value;     /* counter/gauge; histogram count */
+    gint64 sum_micro; /* histogram */
     double *bounds;
-    gint64 *buckets;    /* nbounds entries, non-cumulative */
+    gint64 *buckets; /* nbounds entries, non-cumulative */
     int nbounds;
     double (*fn)(void *);
     void *user;
 };
 
-const double core_latency_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                       0.05,   0.1,   0.25,   0.5,   1,    2.5, 10};
+const double core_latency_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                       0.1,    0.25,  0.5,    1,     2.5,  10};
 const int core_latency_nbuckets = G_N_ELEMENTS(core_latency_buckets);
 
 static GMutex reg_lock;
@@ -93,8 +93,8 @@ core_metric *core_histogram(const char *name, const char *help, const char *labe
     return m;
 }
 
-void core_gauge_fn(const char *name, const char *help, const char *labels,
-                   double (*fn)(void *user), void *user)
+void core_gauge_fn(const char *name, const char *help, const char *labels, double (*fn)(void *user),
+                   void *user)
 {
     g_mutex_lock(&reg_lock);
     core_metric *m = lookup_or_add(M_GAUGE_FN, name, help, labels);
@@ -160,12 +160,12 @@ static void render_series(GString *out, const core_metric *m)
                                    l, sep, m->bounds[i], cum);
         }
         gint64 count = load(&m->value);
-        g_string_append_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %" G_GINT64_FORMAT "\n", m->name,
-                               l, sep, count);
-        g_string_append_printf(out, "%s_sum%s%s%s %.6f\n", m->name, *l ? "{" : "", l,
-                               *l ? "}" : "", (double)load(&m->sum_micro) / 1e6);
-        g_string_append_printf(out, "%s_count%s%s%s %" G_GINT64_FORMAT "\n", m->name,
-                               *l ? "{" : "", l, *l ? "}" : "", count);
+        g_string_append_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %" G_GINT64_FORMAT "\n", m->name, l,
+                               sep, count);
+        g_string_append_printf(out, "%s_sum%s%s%s %.6f\n", m->name, *l ? "{" : "", l, *l ? "}" : "",
+                               (double)load(&m->sum_micro) / 1e6);
+        g_string_append_printf(out, "%s_count%s%s%s %" G_GINT64_FORMAT "\n", m->name, *l ? "{" : "",
+                               l, *l ? "}" : "", count);
         break;
     }
     }

@@ -21,8 +21,8 @@ core_metric *core_gauge(const char *name, const char *help, const char *labels);
 core_metric *core_histogram(const char *name, const char *help, const char *labels,
                             const double *bounds, int nbounds);
 /* A gauge whose value is read by calling fn at render time (on the render thread). */
-void core_gauge_fn(const char *name, const char *help, const char *labels,
-                   double (*fn)(void *user), void *user);
+void core_gauge_fn(const char *name, const char *help, const char *labels, double (*fn)(void *user),
+                   void *user);
 
 void core_metric_add(core_metric *m, int64_t delta);
 void core_metric_set(core_metric *m, int64_t value);

@@ -224,8 +224,9 @@ static void on_last_id(redisAsyncContext *ac, void *reply, void *priv)
         remote = g_ascii_strtoll(rep->element[0]->element[0]->str, NULL, 10);
     int64_t local = core_bus_last_seq(r->bus);
     if (remote > local)
-        log_warn("redis.stream_ahead", "stream=%s remote_seq=%" G_GINT64_FORMAT
-                 " local_seq=%" G_GINT64_FORMAT " note=\"events up to the remote seq are skipped\"",
+        log_warn("redis.stream_ahead",
+                 "stream=%s remote_seq=%" G_GINT64_FORMAT " local_seq=%" G_GINT64_FORMAT
+                 " note=\"events up to the remote seq are skipped\"",
                  r->stream, remote, local);
     /* Never replay more history than the stream keeps. */
     int64_t floor = local > r->maxlen ? local - r->maxlen : 0;
@@ -234,8 +235,8 @@ static void on_last_id(redisAsyncContext *ac, void *reply, void *priv)
     r->backoff_ms = BACKOFF_MIN_MS;
     g_clear_pointer(&r->last_error, g_free);
     core_metric_set(r->m_connected, 1);
-    log_info("redis.connected", "host=%s port=%d stream=%s resume_after=%" G_GINT64_FORMAT,
-             r->host, r->port, r->stream, r->acked_seq);
+    log_info("redis.connected", "host=%s port=%d stream=%s resume_after=%" G_GINT64_FORMAT, r->host,
+             r->port, r->stream, r->acked_seq);
     pump(r);
 }
 
@@ -275,9 +276,9 @@ static void xadd(core_redis *r, core_event *ev)
     g_snprintf(maxlen, sizeof maxlen, "%d", r->maxlen);
     core_iso8601(ev->at_ms, at, sizeof at);
     char *data = json_dumps(ev->data, JSON_COMPACT);
-    const char *argv[] = {"XADD",  r->stream, "MAXLEN", "~",     maxlen,     id,
-                          "type",  ev->type,  "at",     at,      "actor",    ev->actor,
-                          "subject", ev->subject, "data", data ? data : "{}"};
+    const char *argv[] = {
+        "XADD", r->stream, "MAXLEN", "~",       maxlen,    id,          "type", ev->type,
+        "at",   at,        "actor",  ev->actor, "subject", ev->subject, "data", data ? data : "{}"};
     xadd_ctx *x = g_new(xadd_ctx, 1);
     *x = (xadd_ctx){r, r->generation, ev->seq};
     if (redisAsyncCommandArgv(r->ac, on_xadd, x, G_N_ELEMENTS(argv), argv, NULL) == REDIS_OK) {
@@ -402,8 +403,7 @@ static int parse_url(core_redis *r, const char *url, char **err)
     }
     int rc = 0;
     const char *path = g_uri_get_path(u);
-    if (g_strcmp0(g_uri_get_scheme(u), "redis") != 0 || !g_uri_get_host(u) ||
-        !*g_uri_get_host(u)) {
+    if (g_strcmp0(g_uri_get_scheme(u), "redis") != 0 || !g_uri_get_host(u) || !*g_uri_get_host(u)) {
         *err = g_strdup_printf("--redis: expected redis://host[:port][/db], got '%s'", url);
         rc = CORE_EINVAL;
     } else {
@@ -435,10 +435,10 @@ core_redis *core_redis_new(core_loop *loop, core_store *store, core_bus *bus, co
     r->m_connected = core_gauge("citycmd_redis_connected", "1 when the Redis link is up.", "");
     r->m_published =
         core_counter("citycmd_redis_published_total", "Events acknowledged by Redis.", "");
-    r->m_reconnects = core_counter("citycmd_redis_connect_attempts_total",
-                                   "Connection attempts to Redis.", "");
-    core_gauge_fn("citycmd_redis_lag_events", "Committed events not yet in Redis.", "",
-                  lag_metric, r);
+    r->m_reconnects =
+        core_counter("citycmd_redis_connect_attempts_total", "Connection attempts to Redis.", "");
+    core_gauge_fn("citycmd_redis_lag_events", "Committed events not yet in Redis.", "", lag_metric,
+                  r);
     r->sub = core_bus_subscribe(bus, "", on_event, r);
     start_connect(r);
     return r;

@@ -22,7 +22,7 @@
 typedef struct core_redis core_redis;
 
 typedef struct {
-    const char *state;      /* "connecting", "syncing", "live", "disconnected" */
+    const char *state; /* "connecting", "syncing", "live", "disconnected" */
     int connected;
     int64_t published_seq;  /* last seq Redis acknowledged */
     int64_t lag;            /* committed events not yet in Redis */

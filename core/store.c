@@ -30,7 +30,7 @@ typedef struct {
 struct core_txn {
     core_store *st;
     wjob *job;
-    int fatal;  /* an I/O-class error happened in this batch */
+    int fatal; /* an I/O-class error happened in this batch */
 };
 
 struct core_store {
@@ -40,17 +40,17 @@ struct core_store {
     core_bus *bus;
     GArray *migrations; /* of const core_migration* */
     sqlite3 *wdb;
-    GHashTable *stmts;  /* sql text -> sqlite3_stmt*, writer thread only */
+    GHashTable *stmts; /* sql text -> sqlite3_stmt*, writer thread only */
     int64_t next_seq;
     GThread *writer;
     GMutex lock;
     GCond cond;
-    GQueue queue;       /* of wjob*, guarded by lock */
-    gboolean stopping;  /* guarded by lock */
+    GQueue queue;      /* of wjob*, guarded by lock */
+    gboolean stopping; /* guarded by lock */
     gint failed;
-    char *error;        /* set once, before failed */
-    gint64 last_seq;    /* atomic */
-    gint64 commits;     /* atomic */
+    char *error;     /* set once, before failed */
+    gint64 last_seq; /* atomic */
+    gint64 commits;  /* atomic */
     core_metric *m_commits, *m_writes, *m_errors, *m_commit_secs, *m_group;
 };
 
@@ -103,10 +103,10 @@ core_store *core_store_new(const core_store_opts *opts, core_loop *loop, core_bu
     g_mutex_init(&st->lock);
     g_cond_init(&st->cond);
     g_queue_init(&st->queue);
-    st->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                      finalize_stmt);
+    st->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, finalize_stmt);
     core_store_add_migrations(st, core_migrations, G_N_ELEMENTS(core_migrations));
-    st->m_commits = core_counter("citycmd_store_commits_total", "Store transactions committed.", "");
+    st->m_commits =
+        core_counter("citycmd_store_commits_total", "Store transactions committed.", "");
     st->m_writes = core_counter("citycmd_store_writes_total", "Writes committed.", "");
     st->m_errors = core_counter("citycmd_store_write_errors_total", "Writes that failed.", "");
     st->m_commit_secs = core_histogram("citycmd_store_commit_seconds",
@@ -155,8 +155,7 @@ static void stop_store(core_store *st, const char *what, int rc)
     st->error = g_strdup_printf("%s: %s (sqlite %d)", what,
                                 st->wdb ? sqlite3_errmsg(st->wdb) : sqlite3_errstr(rc), rc);
     g_atomic_int_set(&st->failed, 1);
-    log_error("store.stopped", "reason=\"%s\" action=\"writes refused until restart\"",
-              st->error);
+    log_error("store.stopped", "reason=\"%s\" action=\"writes refused until restart\"", st->error);
 }
 
 static int exec(sqlite3 *db, const char *sql, char **err)
@@ -180,9 +179,8 @@ static int open_db(core_store *st, int flags, sqlite3 **out)
 static int migration_applied(sqlite3 *db, const core_migration *m, int *applied, int *newest)
 {
     sqlite3_stmt *s;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT max(version) FROM schema_migrations WHERE module = ?", -1,
-                                &s, NULL);
+    int rc = sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_migrations WHERE module = ?",
+                                -1, &s, NULL);
     if (rc)
         return rc;
     sqlite3_bind_text(s, 1, m->module, -1, SQLITE_STATIC);
@@ -212,10 +210,10 @@ static int migrate(core_store *st, char **err)
                                    m->version, m->module, newest);
             return CORE_ECONFIG;
         }
-        char *sql = g_strdup_printf("BEGIN IMMEDIATE; %s;"
-                                    " INSERT INTO schema_migrations VALUES ('%s', %d, %" G_GINT64_FORMAT
-                                    "); COMMIT;",
-                                    m->sql, m->module, m->version, core_now_ms());
+        char *sql = g_strdup_printf(
+            "BEGIN IMMEDIATE; %s;"
+            " INSERT INTO schema_migrations VALUES ('%s', %d, %" G_GINT64_FORMAT "); COMMIT;",
+            m->sql, m->module, m->version, core_now_ms());
         rc = exec(st->wdb, sql, err);
         g_free(sql);
         if (rc) {
@@ -234,8 +232,10 @@ static int newer_schema_check(core_store *st, char **err)
 {
     /* A database written by a newer citycmd has versions this build does not know. */
     sqlite3_stmt *s;
-    int rc = sqlite3_prepare_v2(st->wdb, "SELECT module, max(version) FROM schema_migrations"
-                                         " GROUP BY module", -1, &s, NULL);
+    int rc = sqlite3_prepare_v2(st->wdb,
+                                "SELECT module, max(version) FROM schema_migrations"
+                                " GROUP BY module",
+                                -1, &s, NULL);
     if (rc)
         return CORE_EDB;
     int bad = 0;
@@ -493,7 +493,8 @@ int core_store_write(core_store *st, core_write_fn fn, core_write_done_fn done, 
         rc = CORE_EBUSY;
     if (!rc) {
         wjob *j = g_new0(wjob, 1);
-        *j = (wjob){fn, done, arg, 0, g_ptr_array_new_with_free_func((GDestroyNotify)core_event_unref)};
+        *j = (wjob){fn, done, arg, 0,
+                    g_ptr_array_new_with_free_func((GDestroyNotify)core_event_unref)};
         g_queue_push_tail(&st->queue, j);
         g_cond_signal(&st->cond);
     }

@@ -35,24 +35,24 @@ typedef struct core_store core_store;
 typedef struct core_txn core_txn;
 
 typedef struct {
-    const char *module;  /* "core", "dispatch", … */
-    int version;         /* 1, 2, … per module, applied in order */
-    const char *sql;     /* one or more statements */
+    const char *module; /* "core", "dispatch", … */
+    int version;        /* 1, 2, … per module, applied in order */
+    const char *sql;    /* one or more statements */
 } core_migration;
 
 typedef struct {
-    const char *dir;     /* state directory; created if missing */
-    int group_commit;    /* nonzero: many writes per commit */
-    int group_max;       /* most writes per commit */
-    int queue_max;       /* queued writes before core_store_write says CORE_EBUSY */
-    const char *vfs;     /* SQLite VFS name, NULL for the default (tests inject faults) */
+    const char *dir;  /* state directory; created if missing */
+    int group_commit; /* nonzero: many writes per commit */
+    int group_max;    /* most writes per commit */
+    int queue_max;    /* queued writes before core_store_write says CORE_EBUSY */
+    const char *vfs;  /* SQLite VFS name, NULL for the default (tests inject faults) */
 } core_store_opts;
 
 typedef struct {
-    int ok;              /* 0 once stopped by a failed write */
-    const char *error;   /* why it stopped, or NULL; owned by the store */
-    int queued;          /* writes waiting */
-    int64_t last_seq;    /* last committed event */
+    int ok;            /* 0 once stopped by a failed write */
+    const char *error; /* why it stopped, or NULL; owned by the store */
+    int queued;        /* writes waiting */
+    int64_t last_seq;  /* last committed event */
     int64_t commits;
 } core_store_status_t;
 

@@ -28,7 +28,8 @@ void disp_journal_register(core_store *st);
  * CORE_ESTOPPED, or 0; done gets {"id":…,"seq":…,"at":…,"kind":…,"text":…,"author":…}. */
 int disp_journal_add(core_store *st, const json_t *body, const char *actor, disp_json_done done,
                      void *arg, char **field, char **message);
-/* Newest first, ids below `before` (0: from the newest), at most limit (1..500). done gets an array. */
+/* Newest first, ids below `before` (0: from the newest), at most limit (1..500). done gets an
+ * array. */
 int disp_journal_list(core_store *st, int64_t before, int limit, disp_json_done done, void *arg);
 /* done gets the entry, or rc CORE_ENOTFOUND. */
 int disp_journal_get(core_store *st, int64_t id, disp_json_done done, void *arg);

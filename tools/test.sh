@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh --test
 t0=$SECONDS
+echo "== format check (clang-format)" >&2
+clang-format --dry-run --Werror $(find core gis video dispatch web tests tools -name '*.[ch]' -not -path '*/node_modules/*')
 make -s all CMAKE_FLAGS=-DCITYCMD_WERROR=ON
 make -s asan CMAKE_FLAGS=-DCITYCMD_WERROR=ON
 echo "== build: $((SECONDS - t0)) s" >&2

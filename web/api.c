@@ -57,9 +57,9 @@ static void readyz(web_req *req)
     if (srv->deps.redis) {
         core_redis_status_t rs;
         core_redis_status(srv->deps.redis, &rs);
-        redis = json_pack("{sbsssbsIsI}", "configured", 1, "state", rs.state, "connected",
-                          rs.connected, "published_seq", (json_int_t)rs.published_seq, "lag",
-                          (json_int_t)rs.lag);
+        redis =
+            json_pack("{sbsssbsIsI}", "configured", 1, "state", rs.state, "connected", rs.connected,
+                      "published_seq", (json_int_t)rs.published_seq, "lag", (json_int_t)rs.lag);
         if (rs.last_error && !rs.connected)
             json_object_set_new(redis, "error", json_string(rs.last_error));
         redis_ok = rs.connected;
@@ -133,8 +133,8 @@ static void journal_add(web_req *req)
                               &message);
     json_decref(body);
     if (rc == CORE_EINVAL) {
-        json_t *err = json_pack("{s{ssssss}}", "error", "code", "invalid_field", "message",
-                                message, "field", field);
+        json_t *err = json_pack("{s{ssssss}}", "error", "code", "invalid_field", "message", message,
+                                "field", field);
         web_reply_json(req, 400, err);
     } else if (rc) {
         web_reply_core_error(req, rc);
@@ -167,7 +167,8 @@ static void journal_got(int rc, json_t *entry, void *arg)
 {
     web_req *req = arg;
     if (rc == CORE_ENOTFOUND)
-        web_reply_error(req, 404, "not_found", "no journal entry %s", web_param(&req->params, "id"));
+        web_reply_error(req, 404, "not_found", "no journal entry %s",
+                        web_param(&req->params, "id"));
     else if (rc)
         web_reply_core_error(req, rc);
     else

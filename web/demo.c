@@ -17,10 +17,13 @@ struct web_demo {
 };
 
 static const char *const script[][2] = {
-    {"note", "Shift check: all consoles staffed, radio trunk test passed. 值班检查：席位到岗，通信正常。"},
-    {"instruction", "Heavy rain expected after 18:00: pre-position pumps at the harbour underpass."},
+    {"note",
+     "Shift check: all consoles staffed, radio trunk test passed. 值班检查：席位到岗，通信正常。"},
+    {"instruction",
+     "Heavy rain expected after 18:00: pre-position pumps at the harbour underpass."},
     {"note", "12345 hotline: noise complaints rising near the stadium after the match."},
-    {"handover", "Handover to night shift: two open water-main repairs, traffic diversion on the coast road."},
+    {"handover",
+     "Handover to night shift: two open water-main repairs, traffic diversion on the coast road."},
     {"note", "Hospital A reports emergency department at 85% capacity. 医院急诊接近满负荷。"},
 };
 

@@ -76,8 +76,8 @@ char *web_envelope_reply(const char *type, const json_t *re, json_t *data)
 
 char *web_envelope_error(const json_t *re, const char *code, const char *message)
 {
-    json_t *o = json_pack("{ss s{ssss}}", "type", "error", "error", "code", code, "message",
-                          message);
+    json_t *o =
+        json_pack("{ss s{ssss}}", "type", "error", "error", "code", code, "message", message);
     if (re)
         json_object_set(o, "re", (json_t *)re);
     char *s = json_dumps(o, JSON_COMPACT);

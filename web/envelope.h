@@ -20,8 +20,8 @@
 
 typedef struct {
     char type[65];
-    json_t *id;    /* NULL, a string or an integer; owned */
-    json_t *data;  /* an object; owned */
+    json_t *id;   /* NULL, a string or an integer; owned */
+    json_t *data; /* an object; owned */
 } web_envelope;
 
 /* Parses one message. On failure returns CORE_EPARSE/CORE_EINVAL and sets

@@ -185,11 +185,13 @@ void web_reply_core_error(web_req *req, int err)
 json_t *web_req_json(web_req *req)
 {
     json_error_t jerr;
-    json_t *j = json_loadb((const char *)(req->body ? req->body->data : (guint8 *)""),
-                           req->body ? req->body->len : 0, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    json_t *j =
+        json_loadb((const char *)(req->body ? req->body->data : (guint8 *)""),
+                   req->body ? req->body->len : 0, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!j) {
-        web_reply_error(req, 400, "malformed_json", "request body is not valid JSON (line %d, column %d: %s)",
-                        jerr.line, jerr.column, jerr.text);
+        web_reply_error(req, 400, "malformed_json",
+                        "request body is not valid JSON (line %d, column %d: %s)", jerr.line,
+                        jerr.column, jerr.text);
         return NULL;
     }
     if (!json_is_object(j)) {
@@ -227,8 +229,8 @@ static int write_headers(struct lws *wsi, web_req *req)
         const char *v = colon + 1;
         while (*v == ' ')
             v++;
-        rc = lws_add_http_header_by_name(wsi, (const unsigned char *)name,
-                                         (const unsigned char *)v, (int)strlen(v), &p, end);
+        rc = lws_add_http_header_by_name(wsi, (const unsigned char *)name, (const unsigned char *)v,
+                                         (int)strlen(v), &p, end);
     }
     g_strfreev(lines);
     if (rc || lws_finalize_write_http_header(wsi, start, &p, end))
@@ -381,8 +383,8 @@ static int on_http(struct lws *wsi, web_server *srv, http_pss *pss)
     void *h = NULL;
     char allow[64];
     const char *pattern = NULL;
-    web_route_result r = web_router_match(srv->router, m, path, &h, &req->params, &pattern,
-                                          allow, sizeof allow);
+    web_route_result r =
+        web_router_match(srv->router, m, path, &h, &req->params, &pattern, allow, sizeof allow);
     req->route = pattern;
     if (r == WEB_ROUTE_FOUND) {
         char cl[32] = "";
@@ -415,10 +417,10 @@ static int on_http(struct lws *wsi, web_server *srv, http_pss *pss)
             count_request(req);
             req->replied = 1;
             srv->pending--;
-            req_unref(req);  /* pending reference */
+            req_unref(req); /* pending reference */
             pss->req = NULL;
             req->wsi = NULL;
-            req_unref(req);  /* connection reference */
+            req_unref(req); /* connection reference */
             int n = lws_serve_http_file(wsi, file, mime_for(file), static_headers,
                                         (int)strlen(static_headers));
             g_free(file);

@@ -19,23 +19,23 @@ struct web_req {
     web_server *srv;
     web_method method;
     char *path;
-    GHashTable *query;      /* decoded name -> value */
+    GHashTable *query; /* decoded name -> value */
     GByteArray *body;
     web_params params;
-    const char *route;      /* pattern, for metrics */
+    const char *route; /* pattern, for metrics */
     int64_t started_us;
     /* private */
-    struct lws *wsi;        /* NULL once the connection closed */
-    int refs;               /* connection + pending reply */
+    struct lws *wsi; /* NULL once the connection closed */
+    int refs;        /* connection + pending reply */
     int replied;
-    int dispatched;         /* a handler has it */
+    int dispatched; /* a handler has it */
     int status;
     char *content_type;
-    char *extra_headers;    /* "name: value\r\n…" */
+    char *extra_headers; /* "name: value\r\n…" */
     GBytes *resp;
     size_t sent;
     int headers_sent;
-    int close_after;        /* close the connection once the reply is sent */
+    int close_after; /* close the connection once the reply is sent */
 };
 
 struct web_server {
@@ -47,8 +47,8 @@ struct web_server {
     char *static_dir;
     int port;
     int draining;
-    int pending;            /* requests waiting for a reply */
-    GList *ws_clients;      /* of ws_client* */
+    int pending;       /* requests waiting for a reply */
+    GList *ws_clients; /* of ws_client* */
     int ws_count;
     unsigned bus_sub;
     int64_t started_ms;

@@ -47,7 +47,8 @@ static void print_version(void)
     printf("citycmd %s\n", CITYCMD_VERSION);
     printf("  libwebsockets %s, GLib %u.%u.%u, SQLite %s, hiredis %d.%d.%d, jansson %s,\n",
            lws_get_library_version(), glib_major_version, glib_minor_version, glib_micro_version,
-           sqlite3_libversion(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH, jansson_version_str());
+           sqlite3_libversion(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH,
+           jansson_version_str());
     guint gmaj, gmin, gmic, gnano;
     gst_version(&gmaj, &gmin, &gmic, &gnano);
     printf("  libsodium %s, GDAL %s, GEOS %s, PROJ %s, GStreamer %u.%u.%u\n",
@@ -128,8 +129,8 @@ static int start(app *a, const char *argv0)
         return 1;
     }
     if (a->cfg.redis_url) {
-        a->redis = core_redis_new(a->loop, a->store, a->bus, a->cfg.redis_url,
-                                  a->cfg.redis_stream, a->cfg.redis_maxlen, &err);
+        a->redis = core_redis_new(a->loop, a->store, a->bus, a->cfg.redis_url, a->cfg.redis_stream,
+                                  a->cfg.redis_maxlen, &err);
         if (!a->redis) {
             fprintf(stderr, "citycmd: %s\n", err);
             g_free(err);

@@ -12,7 +12,7 @@
 typedef struct {
     web_method method;
     char *pattern;
-    char **segs;  /* split pattern, without the leading empty segment */
+    char **segs; /* split pattern, without the leading empty segment */
     void *handler;
 } route;
 

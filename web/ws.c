@@ -25,8 +25,8 @@
 #define REPLAY_MAX 1000
 
 typedef struct {
-    GBytes *buf;  /* LWS_PRE bytes of headroom, then the payload */
-    char *key;    /* coalescing key or NULL */
+    GBytes *buf; /* LWS_PRE bytes of headroom, then the payload */
+    char *key;   /* coalescing key or NULL */
 } out_msg;
 
 typedef struct ws_client {
@@ -39,14 +39,14 @@ typedef struct ws_client {
     GQueue out;
     size_t out_bytes;
     int sub_events;
-    int replaying;          /* live events queue behind the replay */
+    int replaying; /* live events queue behind the replay */
     int64_t replay_after;
-    GQueue held;            /* live events (out_msg*) arriving during a replay */
+    GQueue held; /* live events (out_msg*) arriving during a replay */
     size_t held_bytes;
     int64_t last_sent_seq;
     double tokens;
     int64_t refill_us;
-    int closing;            /* 0, or a close status to send */
+    int closing; /* 0, or a close status to send */
     char close_reason[64];
 } ws_client;
 
@@ -279,8 +279,9 @@ static void on_subscribe(ws_client *c, web_envelope *env, int on)
         return;
     }
     c->sub_events = on;
-    send_text(c, web_envelope_reply(on ? "subscribed" : "unsubscribed", env->id,
-                                    json_pack("{sOsI}", "topics", topics, "seq", (json_int_t)last)));
+    send_text(c,
+              web_envelope_reply(on ? "subscribed" : "unsubscribed", env->id,
+                                 json_pack("{sOsI}", "topics", topics, "seq", (json_int_t)last)));
     if (!on || !after || json_integer_value(after) >= last) {
         c->last_sent_seq = last;
         return;
@@ -435,13 +436,13 @@ static void on_established(struct lws *wsi, web_server *srv, ws_pss *pss)
     srv->ws_clients = g_list_prepend(srv->ws_clients, c);
     srv->ws_count++;
     log_debug("ws.open", "client=%" G_GUINT64_FORMAT " peer=%s", c->id, c->peer);
-    send_text(c, web_envelope_reply(
-                     "hello", NULL,
-                     json_pack("{sssssIsisisi}", "server", "citycmd", "version", CITYCMD_VERSION,
-                               "seq", (json_int_t)core_bus_last_seq(srv->deps.bus), "max_message",
-                               srv->cfg->ws_max_message, "ping_interval",
-                               srv->cfg->ws_ping_interval, "idle_timeout",
-                               srv->cfg->ws_idle_timeout)));
+    send_text(c,
+              web_envelope_reply(
+                  "hello", NULL,
+                  json_pack("{sssssIsisisi}", "server", "citycmd", "version", CITYCMD_VERSION,
+                            "seq", (json_int_t)core_bus_last_seq(srv->deps.bus), "max_message",
+                            srv->cfg->ws_max_message, "ping_interval", srv->cfg->ws_ping_interval,
+                            "idle_timeout", srv->cfg->ws_idle_timeout)));
 }
 
 static void on_closed(web_server *srv, ws_pss *pss)
@@ -499,18 +500,18 @@ static double queued_metric(void *user)
 
 void web_ws_init(web_server *srv)
 {
-    srv->m_ws_in = core_counter("citycmd_ws_messages_received_total",
-                                "WebSocket messages received.", "");
+    srv->m_ws_in =
+        core_counter("citycmd_ws_messages_received_total", "WebSocket messages received.", "");
     srv->m_ws_out = core_counter("citycmd_ws_messages_sent_total", "WebSocket messages sent.", "");
     srv->m_ws_slow = core_counter("citycmd_ws_disconnects_total",
                                   "WebSocket clients cut off by the server.", "reason=\"slow\"");
-    srv->m_ws_toobig = core_counter("citycmd_ws_disconnects_total",
-                                    "WebSocket clients cut off by the server.",
-                                    "reason=\"too_large\"");
+    srv->m_ws_toobig =
+        core_counter("citycmd_ws_disconnects_total", "WebSocket clients cut off by the server.",
+                     "reason=\"too_large\"");
     srv->m_ws_rate = core_counter("citycmd_ws_rate_limited_total",
                                   "WebSocket messages dropped by the rate limit.", "");
-    srv->m_ws_rejected = core_counter("citycmd_ws_rejected_total",
-                                      "WebSocket upgrades refused.", "");
+    srv->m_ws_rejected =
+        core_counter("citycmd_ws_rejected_total", "WebSocket upgrades refused.", "");
     core_gauge_fn("citycmd_ws_clients", "WebSocket clients connected.", "", clients_metric, srv);
     core_gauge_fn("citycmd_ws_queued_bytes", "Bytes waiting in WebSocket send queues.", "",
                   queued_metric, srv);

@@ -90,8 +90,8 @@ static void test_event_json_roundtrip(void **state)
     assert_string_equal(json_string_value(json_object_get(json_object_get(o, "data"), "text")),
                         "line\n\"quoted\" 火警");
     json_decref(o);
-    core_event *back = core_event_from_row(17, ev->at_ms, "journal.created", "system", "",
-                                           "{\"text\":\"a\"}");
+    core_event *back =
+        core_event_from_row(17, ev->at_ms, "journal.created", "system", "", "{\"text\":\"a\"}");
     assert_non_null(back);
     assert_null(core_event_from_row(1, 0, "t", "a", "", "[1]"));
     assert_null(core_event_from_row(1, 0, "t", "a", "", "{bad"));

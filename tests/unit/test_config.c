@@ -172,9 +172,12 @@ static void test_hostport(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_flags),
-        cmocka_unit_test(test_errors_name_the_flag), cmocka_unit_test(test_key_file_and_precedence),
-        cmocka_unit_test(test_key_file_errors), cmocka_unit_test(test_help_version),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_errors_name_the_flag),
+        cmocka_unit_test(test_key_file_and_precedence),
+        cmocka_unit_test(test_key_file_errors),
+        cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_hostport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

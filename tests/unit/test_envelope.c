@@ -25,9 +25,10 @@ static void test_valid(void **state)
 {
     web_envelope env;
     const char *code;
-    assert_int_equal(parse("{\"type\":\"subscribe\",\"id\":\"c1\",\"data\":{\"topics\":[\"events\"]}}",
-                           &env, &code),
-                     0);
+    assert_int_equal(
+        parse("{\"type\":\"subscribe\",\"id\":\"c1\",\"data\":{\"topics\":[\"events\"]}}", &env,
+              &code),
+        0);
     assert_string_equal(env.type, "subscribe");
     assert_string_equal(json_string_value(env.id), "c1");
     assert_true(json_is_array(json_object_get(env.data, "topics")));
@@ -57,7 +58,8 @@ static void test_invalid(void **state)
         "{\"type\":\"ping\",\"id\":1.5}",
         "{\"type\":\"ping\",\"id\":{}}",
         "{\"type\":\"ping\",\"data\":[]}",
-        "{\"type\":\"ping\",\"id\":\"0123456789012345678901234567890123456789012345678901234567890123456789\"}",
+        "{\"type\":\"ping\",\"id\":"
+        "\"0123456789012345678901234567890123456789012345678901234567890123456789\"}",
         "{\"type\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -87,7 +89,8 @@ static void test_replies(void **state)
     free(s);
     json_decref(re);
     s = web_error_body("not_found", "no such resource: /x");
-    assert_string_equal(s, "{\"error\":{\"code\":\"not_found\",\"message\":\"no such resource: /x\"}}");
+    assert_string_equal(
+        s, "{\"error\":{\"code\":\"not_found\",\"message\":\"no such resource: /x\"}}");
     free(s);
 }
 

@@ -47,9 +47,9 @@ static void test_params(void **state)
     assert_ptr_equal(h, &h_get);
     assert_string_equal(web_param(&p, "id"), "42");
     assert_null(web_param(&p, "nope"));
-    assert_int_equal(web_router_match(r, WEB_GET, "/api/v1/incidents/I-7/units/E12", &h, &p, NULL,
-                                      NULL, 0),
-                     WEB_ROUTE_FOUND);
+    assert_int_equal(
+        web_router_match(r, WEB_GET, "/api/v1/incidents/I-7/units/E12", &h, &p, NULL, NULL, 0),
+        WEB_ROUTE_FOUND);
     assert_ptr_equal(h, &h_sub);
     assert_string_equal(web_param(&p, "id"), "I-7");
     assert_string_equal(web_param(&p, "unit"), "E12");
@@ -61,8 +61,13 @@ static void test_not_found(void **state)
     web_router *r = make();
     void *h = NULL;
     web_params p;
-    const char *paths[] = {"/api/v1/journals", "/api/v1", "/api/v1/journal/1/extra",
-                           "/api/v1/journal/", "relative", "", "/"};
+    const char *paths[] = {"/api/v1/journals",
+                           "/api/v1",
+                           "/api/v1/journal/1/extra",
+                           "/api/v1/journal/",
+                           "relative",
+                           "",
+                           "/"};
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
         assert_int_equal(web_router_match(r, WEB_GET, paths[i], &h, &p, NULL, NULL, 0),
                          WEB_ROUTE_NOT_FOUND);
@@ -82,13 +87,13 @@ static void test_method_not_allowed(void **state)
     void *h = NULL;
     web_params p;
     char allow[64];
-    assert_int_equal(web_router_match(r, WEB_DELETE, "/api/v1/journal", &h, &p, NULL, allow,
-                                      sizeof allow),
-                     WEB_ROUTE_BAD_METHOD);
+    assert_int_equal(
+        web_router_match(r, WEB_DELETE, "/api/v1/journal", &h, &p, NULL, allow, sizeof allow),
+        WEB_ROUTE_BAD_METHOD);
     assert_string_equal(allow, "GET, POST");
-    assert_int_equal(web_router_match(r, WEB_PUT, "/api/v1/journal/3", &h, &p, NULL, allow,
-                                      sizeof allow),
-                     WEB_ROUTE_BAD_METHOD);
+    assert_int_equal(
+        web_router_match(r, WEB_PUT, "/api/v1/journal/3", &h, &p, NULL, allow, sizeof allow),
+        WEB_ROUTE_BAD_METHOD);
     assert_string_equal(allow, "GET");
     web_router_free(r);
 }

@@ -98,10 +98,10 @@ static int f_shmunmap(sqlite3_file *f, int d)
     return REAL(f)->pMethods->xShmUnmap(REAL(f), d);
 }
 
-static const sqlite3_io_methods fio = {2,          f_close,   f_read,     f_write,     f_truncate,
-                                       f_sync,     f_size,    f_lock,     f_unlock,    f_reserved,
-                                       f_fcntl,    f_sector,  f_devchar,  f_shmmap,    f_shmlock,
-                                       f_shmbarrier, f_shmunmap, NULL,     NULL};
+static const sqlite3_io_methods fio = {
+    2,         f_close,      f_read,     f_write, f_truncate, f_sync,    f_size,
+    f_lock,    f_unlock,     f_reserved, f_fcntl, f_sector,   f_devchar, f_shmmap,
+    f_shmlock, f_shmbarrier, f_shmunmap, NULL,    NULL};
 
 static int f_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out)
 {
@@ -146,8 +146,7 @@ static void on_bus(core_event *ev, void *user)
     g_ptr_array_add(user, GINT_TO_POINTER((int)ev->seq));
 }
 
-static int open_fx(fx *f, int group, const char *vfs, const core_migration *m, size_t n,
-                   char **err)
+static int open_fx(fx *f, int group, const char *vfs, const core_migration *m, size_t n, char **err)
 {
     f->loop = core_loop_new(2, 100);
     f->bus = core_bus_new();
@@ -196,7 +195,7 @@ static int teardown(void **state)
 
 typedef struct {
     const char *name;
-    int fail_after_insert;  /* return this error after inserting and emitting */
+    int fail_after_insert; /* return this error after inserting and emitting */
     int rc;
     int done;
     int64_t seq;
@@ -211,8 +210,8 @@ static int insert_item(core_txn *txn, void *arg)
     int rc = core_txn_check(txn, sqlite3_step(s));
     if (rc)
         return rc;
-    rc = core_txn_emit(txn, core_event_new("item.created", "tester", "item",
-                                           json_pack("{ss}", "name", w->name)));
+    rc = core_txn_emit(
+        txn, core_event_new("item.created", "tester", "item", json_pack("{ss}", "name", w->name)));
     if (rc)
         return rc;
     return w->fail_after_insert;
@@ -275,7 +274,8 @@ static void test_failing_write_rolls_back_alone(void **state)
     fx *f = *state;
     char *err = NULL;
     assert_int_equal(open_fx(f, 1, NULL, item_v1, 1, &err), 0);
-    wr a = {.name = "a"}, bad = {.name = "bad", .fail_after_insert = CORE_EINVAL}, dup = {.name = "a"}, c = {.name = "c"};
+    wr a = {.name = "a"}, bad = {.name = "bad", .fail_after_insert = CORE_EINVAL},
+       dup = {.name = "a"}, c = {.name = "c"};
     /* Queued together, so the writer runs them in one transaction. */
     assert_int_equal(core_store_write(f->st, insert_item, wrote, &a), 0);
     assert_int_equal(core_store_write(f->st, insert_item, wrote, &bad), 0);

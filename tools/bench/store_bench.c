@@ -49,8 +49,8 @@ static int write_fn(core_txn *txn, void *arg)
     int rc = core_txn_check(txn, sqlite3_step(s));
     if (rc)
         return rc;
-    return core_txn_emit(txn, core_event_new("bench.written", "bench", "item",
-                                             json_pack("{si}", "n", o->n)));
+    return core_txn_emit(
+        txn, core_event_new("bench.written", "bench", "item", json_pack("{si}", "n", o->n)));
 }
 
 static void issue(bench *b);
