@@ -60,7 +60,7 @@ static const opt options[] = {
     {"ws-ping-interval", T_INT, F(ws_ping_interval), "20", 1, 3600, "SECONDS",
      "send a ping after this long without traffic"},
     {"ws-queue-max", T_INT, F(ws_queue_max), "1048576", 16384, 268435456, "BYTES",
-     "per-client send queue cap; beyond it the client is disconnected"},
+     "per-client send queue soft limit (2 s grace; hard limit 4x)"},
     {"ws-max-clients", T_INT, F(ws_max_clients), "10000", 1, 1000000, "N",
      "WebSocket clients accepted at once"},
     {"ws-rate", T_INT, F(ws_rate), "50", 1, 100000, "N",

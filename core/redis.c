@@ -24,6 +24,8 @@
 #define BATCH 256
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 10000
+#define HANDSHAKE_TIMEOUT_MS 5000 /* TCP connect, AUTH, SELECT and the last-id read */
+#define STALL_MS 5000             /* commands in flight with no reply for this long */
 
 typedef enum { R_DISCONNECTED, R_CONNECTING, R_SYNCING, R_LIVE } rstate;
 static const char *const state_names[] = {"disconnected", "connecting", "syncing", "live"};
@@ -112,7 +114,9 @@ struct core_redis {
     int64_t sent_seq, acked_seq;
     int inflight;
     gboolean reading;
-    guint timer;
+    guint timer;     /* reconnect backoff */
+    guint handshake; /* handshake deadline */
+    int64_t last_reply_us;
     int backoff_ms;
     char *last_error;
     unsigned sub;
@@ -153,6 +157,10 @@ static void schedule_retry(core_redis *r)
 
 static void lost(core_redis *r, const char *why)
 {
+    if (r->handshake) {
+        g_source_remove(r->handshake);
+        r->handshake = 0;
+    }
     if (r->state != R_DISCONNECTED)
         log_warn("redis.disconnected", "host=%s port=%d reason=\"%s\"", r->host, r->port, why);
     r->ac = NULL;
@@ -232,6 +240,11 @@ static void on_last_id(redisAsyncContext *ac, void *reply, void *priv)
     int64_t floor = local > r->maxlen ? local - r->maxlen : 0;
     r->acked_seq = r->sent_seq = MAX(remote, floor);
     r->state = R_SYNCING;
+    r->last_reply_us = core_mono_us();
+    if (r->handshake) {
+        g_source_remove(r->handshake);
+        r->handshake = 0;
+    }
     r->backoff_ms = BACKOFF_MIN_MS;
     g_clear_pointer(&r->last_error, g_free);
     core_metric_set(r->m_connected, 1);
@@ -257,6 +270,7 @@ static void on_xadd(redisAsyncContext *ac, void *reply, void *priv)
         return;
     redisReply *rep = reply;
     r->inflight--;
+    r->last_reply_us = core_mono_us();
     /* "equal or smaller than the target stream top item": already published. */
     if (rep->type == REDIS_REPLY_ERROR && !strstr(rep->str, "equal or smaller")) {
         set_error(r, "XADD: %s", rep->str);
@@ -282,6 +296,8 @@ static void xadd(core_redis *r, core_event *ev)
     xadd_ctx *x = g_new(xadd_ctx, 1);
     *x = (xadd_ctx){r, r->generation, ev->seq};
     if (redisAsyncCommandArgv(r->ac, on_xadd, x, G_N_ELEMENTS(argv), argv, NULL) == REDIS_OK) {
+        if (r->inflight == 0)
+            r->last_reply_us = core_mono_us(); /* the stall clock starts now */
         r->inflight++;
         r->sent_seq = ev->seq;
     } else {
@@ -344,6 +360,21 @@ static void on_event(core_event *ev, void *user)
         pump(r);
 }
 
+/* A peer that accepts the connection but never answers must not hold us in
+ * "connecting" for ever. */
+static gboolean handshake_expired(gpointer p)
+{
+    core_redis *r = p;
+    r->handshake = 0;
+    if (r->state == R_CONNECTING && r->ac) {
+        redisAsyncContext *ac = r->ac;
+        lost(r, "no answer from Redis within 5 s");
+        ac->data = NULL; /* its callbacks must not see us again */
+        redisAsyncFree(ac);
+    }
+    return G_SOURCE_REMOVE;
+}
+
 static void start_connect(core_redis *r)
 {
     if (r->closing)
@@ -365,6 +396,7 @@ static void start_connect(core_redis *r)
     r->ac = ac;
     ac->data = r;
     r->state = R_CONNECTING;
+    r->handshake = g_timeout_add(HANDSHAKE_TIMEOUT_MS, handshake_expired, r);
     rsource_attach(ac, core_loop_context(r->loop));
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
@@ -417,6 +449,15 @@ static int parse_url(core_redis *r, const char *url, char **err)
     return rc;
 }
 
+int core_redis_url_check(const char *url, char **err)
+{
+    core_redis probe = {0};
+    int rc = parse_url(&probe, url, err);
+    g_free(probe.host);
+    g_free(probe.password);
+    return rc;
+}
+
 core_redis *core_redis_new(core_loop *loop, core_store *store, core_bus *bus, const char *url,
                            const char *stream, int maxlen, char **err)
 {
@@ -446,8 +487,11 @@ core_redis *core_redis_new(core_loop *loop, core_store *store, core_bus *bus, co
 
 void core_redis_status(core_redis *r, core_redis_status_t *out)
 {
-    out->state = state_names[r->state];
-    out->connected = r->state >= R_SYNCING;
+    /* Connected but not acknowledging (a frozen or overloaded Redis). */
+    gboolean stalled = r->state >= R_SYNCING && r->inflight > 0 &&
+                       core_mono_us() - r->last_reply_us > (int64_t)STALL_MS * 1000;
+    out->state = stalled ? "stalled" : state_names[r->state];
+    out->connected = r->state >= R_SYNCING && !stalled;
     out->published_seq = r->acked_seq;
     out->lag = MAX(0, core_bus_last_seq(r->bus) - r->acked_seq);
     out->last_error = r->last_error;
@@ -461,6 +505,8 @@ void core_redis_free(core_redis *r)
     core_bus_unsubscribe(r->bus, r->sub);
     if (r->timer)
         g_source_remove(r->timer);
+    if (r->handshake)
+        g_source_remove(r->handshake);
     if (r->ac)
         redisAsyncFree(r->ac); /* calls pending callbacks with NULL; they see closing */
     g_free(r->host);

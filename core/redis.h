@@ -10,7 +10,9 @@
  * flight, so a slow Redis cannot grow the server's memory.
  *
  * Connection and commands are asynchronous (hiredis async on the loop);
- * reconnects back off from 250 ms to 10 s. Loop thread only.
+ * reconnects back off from 250 ms to 10 s; a handshake that gets no answer in
+ * 5 s counts as a failed connection; in-flight commands unanswered for 5 s
+ * report "stalled". Loop thread only.
  */
 #ifndef CITYCMD_CORE_REDIS_H
 #define CITYCMD_CORE_REDIS_H
@@ -34,6 +36,8 @@ typedef struct {
 core_redis *core_redis_new(core_loop *loop, core_store *store, core_bus *bus, const char *url,
                            const char *stream, int maxlen, char **err);
 void core_redis_free(core_redis *r);
+/* Validates a --redis URL without connecting: 0, or CORE_EINVAL with *err set. */
+int core_redis_url_check(const char *url, char **err);
 void core_redis_status(core_redis *r, core_redis_status_t *out);
 
 #endif

@@ -198,6 +198,8 @@ int main(int argc, char **argv)
                               a.cfg.log_level);
         rc = CORE_EINVAL;
     }
+    if (!rc && a.cfg.redis_url)
+        rc = core_redis_url_check(a.cfg.redis_url, &err);
     if (!rc && a.cfg.city && !g_file_test(a.cfg.city, G_FILE_TEST_EXISTS)) {
         err = g_strdup_printf("--city %s: no such file or directory", a.cfg.city);
         rc = CORE_EINVAL;

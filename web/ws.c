@@ -1,12 +1,13 @@
 /*
  * ws.c — the /ws WebSocket: envelope messages, subscriptions, bounded send queues.
  *
- * Every client has a send queue capped at --ws-queue-max bytes. Broadcast
- * messages are built once and shared (refcounted) by every queue. A message
- * with a coalescing key replaces a queued message with the same key (the
- * newest state of a thing is all a slow screen needs); when the cap is still
- * exceeded the client is cut off. Writes happen only in WRITEABLE callbacks,
- * one message each, so libwebsockets never buffers more than one message.
+ * Every client has a send queue with two limits: --ws-queue-max bytes (soft:
+ * a burst, such as one group commit's events, may exceed it for up to 2 s)
+ * and four times that (hard: cut off at once). Broadcast messages are built
+ * once and shared (refcounted) by every queue. A message with a coalescing key
+ * replaces a queued message with the same key (the newest state of a thing is
+ * all a slow screen needs); a client still over its limits is cut off. Writes happen only in
+ * WRITEABLE callbacks, one message each, so libwebsockets never buffers more than one message.
  *
  * Subscribing with "after": N replays committed events after N from the store
  * before live ones; live events that arrive during the replay wait in the same
@@ -23,6 +24,8 @@
 #include <string.h>
 
 #define REPLAY_MAX 1000
+#define SOFT_TO_HARD 4                     /* hard queue limit = 4 x --ws-queue-max */
+#define SOFT_GRACE_US (2 * G_USEC_PER_SEC) /* time a queue may stay over the soft limit */
 
 typedef struct {
     GBytes *buf; /* LWS_PRE bytes of headroom, then the payload */
@@ -46,6 +49,10 @@ typedef struct ws_client {
     int64_t last_sent_seq;
     double tokens;
     int64_t refill_us;
+    int rate_told;         /* a rate_limited error went out in this burst */
+    int64_t over_since_us; /* when the queue went over the soft limit, or 0 */
+    int hold_open;         /* policy close: send our own close frame, stop reading */
+    int close_sent;
     int closing; /* 0, or a close status to send */
     char close_reason[64];
 } ws_client;
@@ -137,9 +144,20 @@ static void enqueue(ws_client *c, GBytes *buf, const char *key, int hold)
             }
         }
     }
-    if (c->out_bytes + c->held_bytes + n > (size_t)c->srv->cfg->ws_queue_max) {
+    /* Soft limit: a burst may exceed it briefly. Hard limit: never. */
+    size_t soft = (size_t)c->srv->cfg->ws_queue_max, total = c->out_bytes + c->held_bytes + n;
+    if (total > SOFT_TO_HARD * soft) {
         kick(c, "slow_consumer", c->srv->m_ws_slow);
         return;
+    }
+    if (total > soft) {
+        int64_t now = core_mono_us();
+        if (!c->over_since_us) {
+            c->over_since_us = now;
+        } else if (now - c->over_since_us > SOFT_GRACE_US) {
+            kick(c, "slow_consumer", c->srv->m_ws_slow);
+            return;
+        }
     }
     out_msg *m = g_new(out_msg, 1);
     m->buf = g_bytes_ref(buf);
@@ -333,13 +351,21 @@ static int within_rate(ws_client *c)
     c->tokens = MIN(2 * rate, c->tokens + rate * (double)(now - c->refill_us) / 1e6);
     c->refill_us = now;
     c->tokens -= 1;
-    if (c->tokens >= 0)
+    if (c->tokens >= 0) {
+        c->rate_told = 0;
         return 1;
+    }
     core_metric_add(c->srv->m_ws_rate, 1);
-    if (c->tokens < -2 * rate)
-        close_gracefully(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded", 2);
-    else if (c->tokens > -2) /* tell once per burst, not once per message */
+    if (c->tokens < -2 * rate) {
+        /* Stop reading the flood first: closing a socket with unread input
+         * makes the kernel send RST, which can destroy the close frame. */
+        lws_rx_flow_control(c->wsi, 0);
+        c->hold_open = 1;
+        close_gracefully(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded", 1);
+    } else if (!c->rate_told) { /* once per burst, not once per message */
+        c->rate_told = 1;
         send_error(c, NULL, "rate_limited", "more than %d messages a second", (int)rate);
+    }
     return 0;
 }
 
@@ -371,8 +397,30 @@ static int on_receive(struct lws *wsi, ws_client *c, const void *in, size_t len)
     return 0;
 }
 
+/* Writes a WebSocket close frame as raw bytes (a server frame is unmasked).
+ * Used for policy closes: libwebsockets' own close shuts the socket at once,
+ * and a client still sending then gets a RST that destroys the close frame;
+ * this way the socket stays open, unread, until the grace timeout. */
+static int write_close_frame(struct lws *wsi, int status, const char *why)
+{
+    unsigned char buf[LWS_PRE + 128], *p = buf + LWS_PRE;
+    size_t rlen = MIN(strlen(why), (size_t)100);
+    p[0] = 0x88; /* FIN + close */
+    p[1] = (unsigned char)(2 + rlen);
+    p[2] = (unsigned char)(status >> 8);
+    p[3] = (unsigned char)(status & 0xff);
+    memcpy(p + 4, why, rlen);
+    return lws_write(wsi, p, 4 + rlen, LWS_WRITE_HTTP) == (int)(4 + rlen) ? 0 : -1;
+}
+
 static int on_writeable(struct lws *wsi, ws_client *c)
 {
+    if (c->closing && c->hold_open) {
+        if (!c->close_sent && write_close_frame(wsi, c->closing, c->close_reason))
+            return -1;
+        c->close_sent = 1;
+        return 0; /* the grace timeout closes the socket */
+    }
     if (c->closing) {
         lws_close_reason(wsi, (enum lws_close_status)c->closing, (unsigned char *)c->close_reason,
                          strlen(c->close_reason));
@@ -390,6 +438,8 @@ static int on_writeable(struct lws *wsi, ws_client *c)
     if (w < (int)n)
         return -1;
     core_metric_add(c->srv->m_ws_out, 1);
+    if (c->out_bytes + c->held_bytes <= (size_t)c->srv->cfg->ws_queue_max)
+        c->over_since_us = 0;
     if (!g_queue_is_empty(&c->out))
         lws_callback_on_writable(wsi);
     return 0;
