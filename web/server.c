@@ -12,6 +12,10 @@
 #include "../core/log.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <string.h>
 
 /*
@@ -41,8 +45,43 @@ static struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* Binds a throw-away socket to host:port so a failure can be reported with
+ * its real reason (lws only says it failed, and leaks on that path). */
+static int probe_listen(const char *host, int port, char **err)
+{
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    char portstr[16];
+    g_snprintf(portstr, sizeof portstr, "%d", port);
+    const char *node = (!strcmp(host, "0.0.0.0") || !strcmp(host, "*") || !*host) ? NULL : host;
+    int rc = getaddrinfo(node, portstr, &hints, &res);
+    if (rc) {
+        *err = g_strdup_printf("cannot listen on %s:%d: %s", host, port, gai_strerror(rc));
+        return CORE_EINVAL;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, saved = 0;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, res->ai_addr, res->ai_addrlen) != 0)
+            saved = errno;
+        close(fd);
+    } else {
+        saved = errno;
+    }
+    freeaddrinfo(res);
+    if (saved) {
+        *err = g_strdup_printf("cannot listen on %s:%d: %s", host, port, g_strerror(saved));
+        return CORE_EIO;
+    }
+    return 0;
+}
+
 web_server *web_server_new(const web_deps *deps, char **err)
 {
+    if (probe_listen(deps->cfg->http.host, deps->cfg->http.port, err))
+        return NULL;
+
     web_server *srv = g_new0(web_server, 1);
     srv->deps = *deps;
     srv->cfg = deps->cfg;

@@ -48,7 +48,7 @@ describe('command line', () => {
     const r = run(['--state', tempDir(), '--http', `127.0.0.1:${port}`]);
     blocker.close();
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:\d+/);
+    assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:\d+: Address already in use/);
   });
 
   test('the config file is read and flags override it', async () => {
