@@ -19,9 +19,16 @@ core_event *core_event_new(const char *type, const char *actor, const char *subj
     ev->type = g_strdup(type);
     ev->actor = g_strdup(actor ? actor : "system");
     ev->subject = g_strdup(subject ? subject : "");
+    ev->source = g_strdup("");
     ev->data = data ? data : json_object();
     ev->refs = 1;
     return ev;
+}
+
+void core_event_set_source(core_event *ev, const char *source)
+{
+    g_free(ev->source);
+    ev->source = g_strdup(source ? source : "");
 }
 
 core_event *core_event_ref(core_event *ev)
@@ -37,6 +44,7 @@ void core_event_unref(core_event *ev)
     g_free(ev->type);
     g_free(ev->actor);
     g_free(ev->subject);
+    g_free(ev->source);
     json_decref(ev->data);
     free(ev->json);
     g_free(ev);

@@ -22,13 +22,15 @@ typedef struct core_event {
     char *type;
     char *actor;   /* who did it: a user name, or "system" */
     char *subject; /* what it concerns, e.g. "journal/42"; may be "" */
+    char *source;  /* where the request came from (peer address, "local"); "" if none */
     json_t *data;  /* JSON object */
     int refs;      /* private */
     char *json;    /* private: cached serialization */
 } core_event;
 
-/* Takes ownership of data (an object; NULL means {}). */
+/* Takes ownership of data (an object; NULL means {}). source starts as "". */
 core_event *core_event_new(const char *type, const char *actor, const char *subject, json_t *data);
+void core_event_set_source(core_event *ev, const char *source);
 core_event *core_event_ref(core_event *ev);
 void core_event_unref(core_event *ev);
 /* {"seq":…,"at":"ISO 8601","type":…,"actor":…,"subject":…,"data":{…}};

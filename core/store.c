@@ -16,6 +16,7 @@
 #include "metrics.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -42,6 +43,8 @@ struct core_store {
     sqlite3 *wdb;
     GHashTable *stmts; /* sql text -> sqlite3_stmt*, writer thread only */
     int64_t next_seq;
+    int64_t next_audit;
+    char audit_hash[65]; /* hash of the last audit row (writer thread) */
     GThread *writer;
     GMutex lock;
     GCond cond;
@@ -70,7 +73,28 @@ static const core_migration core_migrations[] = {
      "  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"
      "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
      "  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"},
+    {"core", 2,
+     "CREATE TABLE audit ("
+     "  seq INTEGER PRIMARY KEY,"
+     "  at_ms INTEGER NOT NULL,"
+     "  actor TEXT NOT NULL,"
+     "  action TEXT NOT NULL,"
+     "  object TEXT NOT NULL,"
+     "  source TEXT NOT NULL,"
+     "  outcome TEXT NOT NULL,"
+     "  detail TEXT NOT NULL,"
+     "  prev_hash TEXT NOT NULL,"
+     "  hash TEXT NOT NULL);"
+     "CREATE INDEX audit_actor ON audit(actor, seq);"
+     "CREATE INDEX audit_action ON audit(action, seq);"
+     "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+     "  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
+     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+     "  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"},
 };
+
+/* The hash the first audit row links to. */
+#define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 
 static void finalize_stmt(gpointer p)
 {
@@ -258,6 +282,27 @@ static int newer_schema_check(core_store *st, char **err)
     return bad ? CORE_ECONFIG : 0;
 }
 
+/* Reads the last event seq and audit hash from the database: another
+ * process may have written since our last transaction. Writer thread, inside
+ * a transaction (or before the writer starts). */
+static void read_heads(core_store *st)
+{
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(st->wdb, "SELECT coalesce(max(seq), 0) FROM events", -1, &s, NULL);
+    sqlite3_step(s);
+    st->next_seq = sqlite3_column_int64(s, 0) + 1;
+    sqlite3_finalize(s);
+    g_strlcpy(st->audit_hash, AUDIT_GENESIS, sizeof st->audit_hash);
+    st->next_audit = 1;
+    sqlite3_prepare_v2(st->wdb, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", -1, &s,
+                       NULL);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        st->next_audit = sqlite3_column_int64(s, 0) + 1;
+        g_strlcpy(st->audit_hash, (const char *)sqlite3_column_text(s, 1), sizeof st->audit_hash);
+    }
+    sqlite3_finalize(s);
+}
+
 static gpointer writer_main(gpointer p);
 
 int core_store_open(core_store *st, char **err)
@@ -282,12 +327,8 @@ int core_store_open(core_store *st, char **err)
     }
     if ((rc = migrate(st, err)) || (rc = newer_schema_check(st, err)))
         return rc;
-    sqlite3_stmt *s;
-    sqlite3_prepare_v2(st->wdb, "SELECT coalesce(max(seq), 0) FROM events", -1, &s, NULL);
-    sqlite3_step(s);
-    int64_t last = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    st->next_seq = last + 1;
+    read_heads(st);
+    int64_t last = st->next_seq - 1;
     g_atomic_pointer_set((gpointer *)&st->last_seq, (gpointer)(gssize)last);
     if (st->bus)
         core_bus_set_last_seq(st->bus, last);
@@ -354,6 +395,8 @@ int core_txn_emit(core_txn *txn, core_event *ev)
     free(data);
     int rc = core_txn_check(txn, sqlite3_step(s));
     sqlite3_reset(s);
+    if (!rc)
+        rc = core_txn_audit(txn, ev->actor, ev->type, ev->subject, ev->source, "ok", "");
     if (rc) {
         core_event_unref(ev);
         return rc;
@@ -361,6 +404,108 @@ int core_txn_emit(core_txn *txn, core_event *ev)
     txn->st->next_seq++;
     g_ptr_array_add(txn->job->events, ev);
     return 0;
+}
+
+/* The chain: hash = BLAKE2b-256 over the previous hash and every field,
+ * NUL-separated so that no two different rows hash the same input. */
+static void audit_hash(const char *prev, int64_t seq, int64_t at_ms, const char *actor,
+                       const char *action, const char *object, const char *source,
+                       const char *outcome, const char *detail, char out[65])
+{
+    crypto_generichash_state h;
+    unsigned char digest[32];
+    char num[48];
+    crypto_generichash_init(&h, NULL, 0, sizeof digest);
+    g_snprintf(num, sizeof num, "%" G_GINT64_FORMAT "|%" G_GINT64_FORMAT, seq, at_ms);
+    crypto_generichash_update(&h, (const unsigned char *)num, strlen(num) + 1);
+    const char *parts[] = {prev, actor, action, object, source, outcome, detail};
+    for (size_t i = 0; i < G_N_ELEMENTS(parts); i++)
+        crypto_generichash_update(&h, (const unsigned char *)parts[i], strlen(parts[i]) + 1);
+    crypto_generichash_final(&h, digest, sizeof digest);
+    sodium_bin2hex(out, 65, digest, sizeof digest);
+}
+
+int core_txn_audit(core_txn *txn, const char *actor, const char *action, const char *object,
+                   const char *source, const char *outcome, const char *detail)
+{
+    core_store *st = txn->st;
+    sqlite3_stmt *s = core_txn_prepare(txn, "INSERT INTO audit (seq, at_ms, actor, action, object,"
+                                            " source, outcome, detail, prev_hash, hash)"
+                                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!s)
+        return CORE_EDB;
+    source = source ? source : "";
+    detail = detail ? detail : "";
+    int64_t at = core_now_ms();
+    char hash[65];
+    audit_hash(st->audit_hash, st->next_audit, at, actor, action, object, source, outcome, detail,
+               hash);
+    sqlite3_bind_int64(s, 1, st->next_audit);
+    sqlite3_bind_int64(s, 2, at);
+    sqlite3_bind_text(s, 3, actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, object, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 8, detail, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 9, st->audit_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 10, hash, -1, SQLITE_STATIC);
+    int rc = core_txn_check(txn, sqlite3_step(s));
+    sqlite3_reset(s);
+    if (rc)
+        return rc;
+    st->next_audit++;
+    memcpy(st->audit_hash, hash, sizeof hash);
+    return 0;
+}
+
+int core_audit_verify(sqlite3 *db, int64_t *rows, int64_t *bad_seq, char **why)
+{
+    sqlite3_stmt *s;
+    *rows = 0;
+    *bad_seq = 0;
+    *why = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT seq, at_ms, actor, action, object, source, outcome, detail,"
+                           " prev_hash, hash FROM audit ORDER BY seq",
+                           -1, &s, NULL) != SQLITE_OK) {
+        *why = g_strdup(sqlite3_errmsg(db));
+        return CORE_EDB;
+    }
+    char prev[65] = AUDIT_GENESIS;
+    int64_t expect = 1;
+    int rc = 0;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        int64_t seq = sqlite3_column_int64(s, 0);
+        const char *col[8];
+        for (int i = 0; i < 8; i++) {
+            const char *t = (const char *)sqlite3_column_text(s, 2 + i);
+            col[i] = t ? t : "";
+        }
+        char hash[65];
+        audit_hash(prev, seq, sqlite3_column_int64(s, 1), col[0], col[1], col[2], col[3], col[4],
+                   col[5], hash);
+        if (seq != expect)
+            *why = g_strdup_printf("row %" G_GINT64_FORMAT " follows row %" G_GINT64_FORMAT
+                                   ": rows between them are missing",
+                                   seq, expect - 1);
+        else if (strcmp(col[6], prev) != 0)
+            *why = g_strdup("its link to the previous row does not match (a row was changed or"
+                            " removed before it)");
+        else if (strcmp(col[7], hash) != 0)
+            *why = g_strdup("its contents do not match its hash (the row was edited)");
+        if (*why) {
+            *bad_seq = seq;
+            rc = CORE_ECONFLICT;
+            break;
+        }
+        memcpy(prev, col[7], sizeof prev - 1);
+        prev[64] = '\0';
+        expect++;
+        (*rows)++;
+    }
+    sqlite3_finalize(s);
+    return rc;
 }
 
 static void fail_job(wjob *j, int rc)
@@ -372,7 +517,9 @@ static void fail_job(wjob *j, int rc)
 /* Runs one job inside its savepoint. Returns nonzero if the batch must stop. */
 static int run_job(core_store *st, core_txn *txn, wjob *j)
 {
-    int64_t seq_before = st->next_seq;
+    int64_t seq_before = st->next_seq, audit_before = st->next_audit;
+    char hash_before[65];
+    memcpy(hash_before, st->audit_hash, sizeof hash_before);
     int rc = exec(st->wdb, "SAVEPOINT w", NULL);
     if (rc) {
         core_txn_check(txn, rc);
@@ -386,6 +533,8 @@ static int run_job(core_store *st, core_txn *txn, wjob *j)
     if (j->rc) {
         fail_job(j, j->rc);
         st->next_seq = seq_before;
+        st->next_audit = audit_before;
+        memcpy(st->audit_hash, hash_before, sizeof hash_before);
         rc = exec(st->wdb, "ROLLBACK TO w", NULL);
         if (!rc)
             rc = exec(st->wdb, "RELEASE w", NULL);
@@ -405,10 +554,12 @@ static void run_batch(core_store *st, GPtrArray *batch)
             fail_job(batch->pdata[i], CORE_ESTOPPED);
         return;
     }
-    int64_t seq_start = st->next_seq;
     int rc = exec(st->wdb, "BEGIN IMMEDIATE", NULL);
     if (rc)
         core_txn_check(&txn, rc);
+    else
+        read_heads(st);
+    int64_t seq_start = st->next_seq;
     for (guint i = 0; !rc && !txn.fatal && i < batch->len; i++)
         run_job(st, &txn, batch->pdata[i]);
     int64_t t0 = core_mono_us();

@@ -81,8 +81,18 @@ int core_store_write(core_store *st, core_write_fn fn, core_write_done_fn done, 
 sqlite3 *core_txn_db(core_txn *txn);
 /* A cached prepared statement for sql (reset, bindings cleared); NULL on error. */
 sqlite3_stmt *core_txn_prepare(core_txn *txn, const char *sql);
-/* Appends ev (ownership taken) to the events table; assigns ev->seq. */
+/* Appends ev (ownership taken) to the events table; assigns ev->seq. Also
+ * appends its audit row (action = type, object = subject, outcome "ok"). */
 int core_txn_emit(core_txn *txn, core_event *ev);
+/* Appends an audit row without an event, e.g. a denied attempt
+ * (outcome "denied") or a failed login ("failed"). */
+int core_txn_audit(core_txn *txn, const char *actor, const char *action, const char *object,
+                   const char *source, const char *outcome, const char *detail);
+
+/* Checks the audit chain in db. Returns 0 and sets *rows when intact;
+ * CORE_ECONFLICT with *bad_seq (first row that does not verify) and *why
+ * (g_free) when a row was edited, deleted or inserted. */
+int core_audit_verify(sqlite3 *db, int64_t *rows, int64_t *bad_seq, char **why);
 /* Converts an SQLite result code to CORE_E*, stopping the store on I/O failure. */
 int core_txn_check(core_txn *txn, int sqlite_rc);
 

@@ -30,7 +30,7 @@ void disp_journal_register(core_store *st)
 }
 
 typedef struct {
-    char *kind, *text, *author;
+    char *kind, *text, *author, *source;
     int64_t at_ms, id, before;
     int limit;
     json_t *result;
@@ -44,6 +44,7 @@ static void jop_free(jop *op)
     g_free(op->kind);
     g_free(op->text);
     g_free(op->author);
+    g_free(op->source);
     json_decref(op->result);
     g_free(op);
 }
@@ -78,6 +79,7 @@ static int add_write(core_txn *txn, void *arg)
         "journal.created", op->author, subject,
         json_pack("{sIssss}", "id", (json_int_t)op->id, "kind", op->kind, "text", op->text));
     ev->at_ms = op->at_ms;
+    core_event_set_source(ev, op->source);
     if ((rc = core_txn_emit(txn, ev)))
         return rc;
     s = core_txn_prepare(txn, "UPDATE journal SET seq = ? WHERE id = ?");
@@ -100,8 +102,8 @@ static void add_done(int rc, GPtrArray *events, void *arg)
     jop_free(op);
 }
 
-int disp_journal_add(core_store *st, const json_t *body, const char *actor, disp_json_done done,
-                     void *arg, char **field, char **message)
+int disp_journal_add(core_store *st, const json_t *body, const char *actor, const char *source,
+                     disp_json_done done, void *arg, char **field, char **message)
 {
     json_t *text = json_object_get(body, "text");
     json_t *kind = json_object_get(body, "kind");
@@ -138,6 +140,7 @@ int disp_journal_add(core_store *st, const json_t *body, const char *actor, disp
     op->text = clean;
     op->kind = g_strdup(k);
     op->author = g_strdup(actor);
+    op->source = g_strdup(source);
     op->at_ms = core_now_ms();
     op->done = done;
     op->arg = arg;

@@ -129,8 +129,8 @@ static void journal_add(web_req *req)
     if (!body)
         return;
     char *field = NULL, *message = NULL;
-    int rc = disp_journal_add(req->srv->deps.store, body, ANONYMOUS, journal_created, req, &field,
-                              &message);
+    int rc = disp_journal_add(req->srv->deps.store, body, ANONYMOUS, req->peer, journal_created,
+                              req, &field, &message);
     json_decref(body);
     if (rc == CORE_EINVAL) {
         json_t *err = json_pack("{s{ssssss}}", "error", "code", "invalid_field", "message", message,

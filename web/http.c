@@ -344,6 +344,7 @@ static web_req *req_new(web_server *srv, struct lws *wsi, web_method m, const ch
     req->method = m;
     req->path = g_strdup(path);
     req->query = read_query(wsi);
+    lws_get_peer_simple(wsi, req->peer, sizeof req->peer);
     req->started_us = core_mono_us();
     req->refs = 2; /* connection + pending reply */
     srv->pending++;

@@ -23,6 +23,7 @@ struct web_req {
     GByteArray *body;
     web_params params;
     const char *route; /* pattern, for metrics */
+    char peer[64];     /* client address, for the audit trail */
     int64_t started_us;
     /* private */
     struct lws *wsi; /* NULL once the connection closed */
