@@ -44,6 +44,8 @@ static const opt options[] = {
     {"static", T_STR, F(static_dir), NULL, 0, 0, "DIR",
      "browser clients to serve at / (default: www/ beside the binary)"},
     {"log-level", T_STR, F(log_level), "info", 0, 0, "LEVEL", "debug, info, warn or error"},
+    {"agencies", T_STR, F(agencies), "police,fire,ems,traffic,hotline,water,gas,government,command",
+     0, 0, "LIST", "the agencies users may belong to"},
     {"demo", T_BOOL, F(demo), "false", 0, 0, NULL, "run the bundled demo city with simulators"},
     {"workers", T_INT, F(workers), "2", 1, 64, "N", "worker threads for heavy jobs"},
     {"group-commit", T_BOOL, F(group_commit), "true", 0, 0, NULL,

@@ -27,6 +27,7 @@ typedef struct core_config {
     char *config_file;
     char *static_dir;
     char *log_level;
+    char *agencies;
     int demo;
     int workers;
     int group_commit;

@@ -8,6 +8,7 @@
  * and the loop keeps running until pending replies and queued writes are done
  * or --drain-timeout-ms passes. A second signal exits at once.
  */
+#include "../core/auth.h"
 #include "../core/config.h"
 #include "../core/core.h"
 #include "../core/log.h"
@@ -122,7 +123,7 @@ static int start(app *a, const char *argv0)
     a->loop = core_loop_new(a->cfg.workers, 4096);
     a->bus = core_bus_new();
     a->store = core_store_new(&so, a->loop, a->bus);
-    disp_journal_register(a->store);
+    web_register_migrations(a->store);
     if (core_store_open(a->store, &err)) {
         fprintf(stderr, "citycmd: %s\n", err);
         g_free(err);
@@ -176,6 +177,8 @@ int main(int argc, char **argv)
     int64_t t0 = core_mono_us();
     app a;
     memset(&a, 0, sizeof a);
+    if (argc > 1 && strcmp(argv[1], "admin") == 0)
+        return web_admin_main(argc, argv);
     if (argc > 1 && argv[1][0] != '-') {
         fprintf(stderr, "citycmd: unknown command '%s' (see --help)\n", argv[1]);
         return 2;

@@ -8,7 +8,9 @@
  */
 #include "internal.h"
 
+#include "../core/auth.h"
 #include "../core/core.h"
+#include "../dispatch/dispatch.h"
 #include "../core/log.h"
 
 #include <arpa/inet.h>
@@ -130,6 +132,12 @@ web_server *web_server_new(const web_deps *deps, char **err)
     log_info("http.listen", "addr=%s port=%d static=%s", host, srv->port,
              srv->static_dir ? srv->static_dir : "-");
     return srv;
+}
+
+void web_register_migrations(core_store *st)
+{
+    core_auth_register(st);
+    disp_journal_register(st);
 }
 
 int web_server_port(const web_server *srv)

@@ -35,4 +35,9 @@ void web_server_begin_drain(web_server *srv);
 int web_server_pending(const web_server *srv);
 void web_server_free(web_server *srv);
 
+/* Registers every module's tables with the store (before core_store_open). */
+void web_register_migrations(core_store *st);
+/* `citycmd admin …`; returns the exit status. */
+int web_admin_main(int argc, char **argv);
+
 #endif
