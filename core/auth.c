@@ -29,6 +29,16 @@ static const core_migration migrations[] = {
      "  locked_until_ms INTEGER NOT NULL DEFAULT 0,"
      "  created_at_ms INTEGER NOT NULL,"
      "  changed_at_ms INTEGER NOT NULL)"},
+    {"auth", 2,
+     "CREATE TABLE sessions ("
+     "  token_hash TEXT PRIMARY KEY,"
+     "  user_id INTEGER NOT NULL REFERENCES users(id),"
+     "  created_at_ms INTEGER NOT NULL,"
+     "  last_seen_ms INTEGER NOT NULL,"
+     "  expires_at_ms INTEGER NOT NULL,"
+     "  source TEXT NOT NULL,"
+     "  ended_at_ms INTEGER NOT NULL DEFAULT 0);"
+     "CREATE INDEX sessions_user ON sessions(user_id)"},
 };
 
 void core_auth_register(core_store *st)
@@ -204,18 +214,21 @@ GPtrArray *core_users_list(sqlite3 *db)
     return out;
 }
 
-static int emit_user_event(core_txn *txn, const char *type, int64_t id, const char *username,
-                           const char *actor, const char *source, json_t *extra)
+/* Changes to accounts are security records: they go to the audit trail
+ * (with their details as JSON), not to the operational event feed. */
+static int audit_user(core_txn *txn, const char *action, const char *outcome, int64_t id,
+                      const char *username, const char *actor, const char *source, json_t *extra)
 {
-    char subject[32];
-    g_snprintf(subject, sizeof subject, "user/%" G_GINT64_FORMAT, id);
+    char object[32];
+    g_snprintf(object, sizeof object, "user/%" G_GINT64_FORMAT, id);
     json_t *data = extra ? extra : json_object();
-    json_object_set_new(data, "id", json_integer(id));
     if (username)
         json_object_set_new(data, "username", json_string(username));
-    core_event *ev = core_event_new(type, actor, subject, data);
-    core_event_set_source(ev, source);
-    return core_txn_emit(txn, ev);
+    char *detail = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(data);
+    int rc = core_txn_audit(txn, actor, action, object, source, outcome, detail);
+    free(detail);
+    return rc;
 }
 
 int core_user_insert(core_txn *txn, const core_user *u, const char *actor, const char *source,
@@ -239,10 +252,9 @@ int core_user_insert(core_txn *txn, const core_user *u, const char *actor, const
     int rc = core_txn_check(txn, sqlite3_step(s));
     if (!rc) {
         *id = sqlite3_last_insert_rowid(core_txn_db(txn));
-        rc = emit_user_event(txn, "user.created", *id, u->username, actor, source,
-                             json_pack("{ssssssss}", "display_name", u->display_name, "agency",
-                                       u->agency, "roles", roles, "leads",
-                                       u->leads ? u->leads : ""));
+        rc = audit_user(txn, "user.created", "ok", *id, u->username, actor, source,
+                        json_pack("{ssssssss}", "display_name", u->display_name, "agency",
+                                  u->agency, "roles", roles, "leads", u->leads ? u->leads : ""));
     }
     g_free(roles);
     return rc;
@@ -264,11 +276,12 @@ int core_user_set_disabled(core_txn *txn, int64_t id, int disabled, const char *
         return rc;
     if (sqlite3_changes(core_txn_db(txn)) == 0)
         return CORE_ENOTFOUND;
-    return emit_user_event(txn, disabled ? "user.disabled" : "user.enabled", id, NULL, actor,
-                           source, NULL);
+    return audit_user(txn, disabled ? "user.disabled" : "user.enabled", "ok", id, NULL, actor,
+                      source, NULL);
 }
 
-int core_user_login_failed(core_txn *txn, int64_t id, const char *source, int *locked)
+int core_user_login_failed(core_txn *txn, int64_t id, const char *source, int limit,
+                           int64_t lock_ms, int *locked)
 {
     int64_t now = core_now_ms();
     sqlite3_stmt *s = core_txn_prepare(
@@ -277,8 +290,8 @@ int core_user_login_failed(core_txn *txn, int64_t id, const char *source, int *l
              " WHERE id = ? RETURNING failed_logins, username");
     if (!s)
         return CORE_EDB;
-    sqlite3_bind_int(s, 1, CORE_LOCKOUT_FAILURES);
-    sqlite3_bind_int64(s, 2, now + CORE_LOCKOUT_MS);
+    sqlite3_bind_int(s, 1, limit);
+    sqlite3_bind_int64(s, 2, now + lock_ms);
     sqlite3_bind_int64(s, 3, id);
     int step = sqlite3_step(s);
     if (step != SQLITE_ROW)
@@ -286,9 +299,9 @@ int core_user_login_failed(core_txn *txn, int64_t id, const char *source, int *l
     int failures = sqlite3_column_int(s, 0);
     char *username = g_strdup((const char *)sqlite3_column_text(s, 1));
     sqlite3_reset(s);
-    *locked = failures == CORE_LOCKOUT_FAILURES;
-    int rc = emit_user_event(txn, *locked ? "user.locked" : "user.login_failed", id, username,
-                             username, source, json_pack("{si}", "failures", failures));
+    *locked = failures == limit;
+    int rc = audit_user(txn, *locked ? "user.locked" : "session.login", "failed", id, username,
+                        username, source, json_pack("{si}", "failures", failures));
     g_free(username);
     return rc;
 }

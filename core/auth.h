@@ -87,8 +87,10 @@ int core_user_insert(core_txn *txn, const core_user *u, const char *actor, const
                      int64_t *id);
 int core_user_set_disabled(core_txn *txn, int64_t id, int disabled, const char *actor,
                            const char *source);
-/* Records a failed login; locks the account at the limit. *locked set when it did. */
-int core_user_login_failed(core_txn *txn, int64_t id, const char *source, int *locked);
+/* Records a failed login; locks the account for lock_ms when failures reach
+ * limit. *locked is set when this failure locked it. */
+int core_user_login_failed(core_txn *txn, int64_t id, const char *source, int limit,
+                           int64_t lock_ms, int *locked);
 int core_user_login_ok(core_txn *txn, int64_t id);
 
 #endif

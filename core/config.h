@@ -41,6 +41,12 @@ typedef struct core_config {
     int ws_max_clients;
     int ws_rate;
     int drain_timeout_ms;
+    int session_idle;
+    int session_lifetime;
+    int lockout_failures;
+    int lockout_seconds;
+    char *allowed_origins;
+    int metrics_public;
 } core_config;
 
 enum { CORE_CONFIG_RUN = 0, CORE_CONFIG_HELP = 1, CORE_CONFIG_VERSION = 2 };

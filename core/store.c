@@ -91,6 +91,14 @@ static const core_migration core_migrations[] = {
      "  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
      "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
      "  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"},
+    /* The head of the chain, kept apart from it: rows cut off the end of
+     * the chain leave the head pointing past them. */
+    {"core", 3,
+     "CREATE TABLE audit_head (one INTEGER PRIMARY KEY CHECK (one = 1),"
+     "  seq INTEGER NOT NULL, hash TEXT NOT NULL);"
+     "INSERT INTO audit_head SELECT 1, seq, hash FROM audit ORDER BY seq DESC LIMIT 1;"
+     "CREATE TRIGGER audit_head_follows AFTER INSERT ON audit BEGIN"
+     "  INSERT OR REPLACE INTO audit_head VALUES (1, new.seq, new.hash); END;"},
 };
 
 /* The hash the first audit row links to. */
@@ -505,6 +513,27 @@ int core_audit_verify(sqlite3 *db, int64_t *rows, int64_t *bad_seq, char **why)
         (*rows)++;
     }
     sqlite3_finalize(s);
+    if (rc == 0 &&
+        sqlite3_prepare_v2(db, "SELECT seq, hash FROM audit_head", -1, &s, NULL) == SQLITE_OK) {
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            int64_t head = sqlite3_column_int64(s, 0);
+            const char *hash = (const char *)sqlite3_column_text(s, 1);
+            if (head != *rows || !hash || strcmp(hash, prev) != 0) {
+                *bad_seq = *rows + 1;
+                *why = head > *rows ? g_strdup_printf("the trail ends at row %" G_GINT64_FORMAT
+                                                      " but its head records row %" G_GINT64_FORMAT
+                                                      " (rows removed at the end)",
+                                                      *rows, head)
+                                    : g_strdup("the trail's head does not match its last row");
+                rc = CORE_ECONFLICT;
+            }
+        } else if (*rows > 0) {
+            *bad_seq = 1;
+            *why = g_strdup("the trail's head is missing");
+            rc = CORE_ECONFLICT;
+        }
+        sqlite3_finalize(s);
+    }
     return rc;
 }
 

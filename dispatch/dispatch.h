@@ -24,15 +24,18 @@ typedef void (*disp_json_done)(int rc, json_t *result, void *arg);
 void disp_journal_register(core_store *st);
 
 /* Validates body {"text": "...", "kind": "note|handover|instruction"} and queues the entry.
- * source (the client's address, or "local") goes to the audit trail.
+ * The entry belongs to `agency` (the author's); source (the client's address,
+ * or "local") goes to the audit trail.
  * Returns CORE_EINVAL with *field and *message (g_free) naming the problem, CORE_EBUSY,
  * CORE_ESTOPPED, or 0; done gets {"id":…,"seq":…,"at":…,"kind":…,"text":…,"author":…}. */
-int disp_journal_add(core_store *st, const json_t *body, const char *actor, const char *source,
-                     disp_json_done done, void *arg, char **field, char **message);
-/* Newest first, ids below `before` (0: from the newest), at most limit (1..500). done gets an
- * array. */
-int disp_journal_list(core_store *st, int64_t before, int limit, disp_json_done done, void *arg);
-/* done gets the entry, or rc CORE_ENOTFOUND. */
-int disp_journal_get(core_store *st, int64_t id, disp_json_done done, void *arg);
+int disp_journal_add(core_store *st, const json_t *body, const char *actor, const char *agency,
+                     const char *source, disp_json_done done, void *arg, char **field,
+                     char **message);
+/* Entries of the given agencies (NULL-terminated; NULL: all), newest first, ids below
+ * `before` (0: from the newest), at most limit (1..500). done gets an array. */
+int disp_journal_list(core_store *st, char **agencies, int64_t before, int limit,
+                      disp_json_done done, void *arg);
+/* done gets the entry, or rc CORE_ENOTFOUND (also when not of the given agencies). */
+int disp_journal_get(core_store *st, char **agencies, int64_t id, disp_json_done done, void *arg);
 
 #endif

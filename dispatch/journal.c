@@ -22,6 +22,7 @@ static const core_migration migrations[] = {
      "  kind TEXT NOT NULL,"
      "  text TEXT NOT NULL,"
      "  seq INTEGER NOT NULL)"},
+    {"dispatch", 2, "ALTER TABLE journal ADD COLUMN agency TEXT NOT NULL DEFAULT 'command'"},
 };
 
 void disp_journal_register(core_store *st)
@@ -30,7 +31,8 @@ void disp_journal_register(core_store *st)
 }
 
 typedef struct {
-    char *kind, *text, *author, *source;
+    char *kind, *text, *author, *source, *agency;
+    char **agencies; /* visible agencies for reads, NULL: all */
     int64_t at_ms, id, before;
     int limit;
     json_t *result;
@@ -45,30 +47,33 @@ static void jop_free(jop *op)
     g_free(op->text);
     g_free(op->author);
     g_free(op->source);
+    g_free(op->agency);
+    g_strfreev(op->agencies);
     json_decref(op->result);
     g_free(op);
 }
 
 static json_t *entry_json(int64_t id, int64_t seq, int64_t at_ms, const char *kind,
-                          const char *text, const char *author)
+                          const char *text, const char *author, const char *agency)
 {
     char at[32];
     core_iso8601(at_ms, at, sizeof at);
-    return json_pack("{sIsIssssssss}", "id", (json_int_t)id, "seq", (json_int_t)seq, "at", at,
-                     "kind", kind, "text", text, "author", author);
+    return json_pack("{sIsIssssssssss}", "id", (json_int_t)id, "seq", (json_int_t)seq, "at", at,
+                     "kind", kind, "text", text, "author", author, "agency", agency);
 }
 
 static int add_write(core_txn *txn, void *arg)
 {
     jop *op = arg;
-    sqlite3_stmt *s = core_txn_prepare(txn, "INSERT INTO journal (at_ms, author, kind, text, seq)"
-                                            " VALUES (?, ?, ?, ?, 0)");
+    sqlite3_stmt *s = core_txn_prepare(txn, "INSERT INTO journal (at_ms, author, kind, text, seq,"
+                                            " agency) VALUES (?, ?, ?, ?, 0, ?)");
     if (!s)
         return CORE_EDB;
     sqlite3_bind_int64(s, 1, op->at_ms);
     sqlite3_bind_text(s, 2, op->author, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, op->kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 4, op->text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, op->agency, -1, SQLITE_STATIC);
     int rc = core_txn_check(txn, sqlite3_step(s));
     if (rc)
         return rc;
@@ -96,14 +101,15 @@ static void add_done(int rc, GPtrArray *events, void *arg)
     json_t *entry = NULL;
     if (!rc) {
         core_event *ev = events->pdata[0];
-        entry = entry_json(op->id, ev->seq, op->at_ms, op->kind, op->text, op->author);
+        entry = entry_json(op->id, ev->seq, op->at_ms, op->kind, op->text, op->author, op->agency);
     }
     op->done(rc, entry, op->arg);
     jop_free(op);
 }
 
-int disp_journal_add(core_store *st, const json_t *body, const char *actor, const char *source,
-                     disp_json_done done, void *arg, char **field, char **message)
+int disp_journal_add(core_store *st, const json_t *body, const char *actor, const char *agency,
+                     const char *source, disp_json_done done, void *arg, char **field,
+                     char **message)
 {
     json_t *text = json_object_get(body, "text");
     json_t *kind = json_object_get(body, "kind");
@@ -141,6 +147,7 @@ int disp_journal_add(core_store *st, const json_t *body, const char *actor, cons
     op->kind = g_strdup(k);
     op->author = g_strdup(actor);
     op->source = g_strdup(source);
+    op->agency = g_strdup(agency);
     op->at_ms = core_now_ms();
     op->done = done;
     op->arg = arg;
@@ -152,10 +159,30 @@ int disp_journal_add(core_store *st, const json_t *body, const char *actor, cons
 
 static json_t *row_json(sqlite3_stmt *s)
 {
-    return entry_json(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                      sqlite3_column_int64(s, 2), (const char *)sqlite3_column_text(s, 3),
-                      (const char *)sqlite3_column_text(s, 4),
-                      (const char *)sqlite3_column_text(s, 5));
+    return entry_json(
+        sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+        (const char *)sqlite3_column_text(s, 3), (const char *)sqlite3_column_text(s, 4),
+        (const char *)sqlite3_column_text(s, 5), (const char *)sqlite3_column_text(s, 6));
+}
+
+/* " AND agency IN (?, ?)" for the visible agencies, binding from index first. */
+static char *agency_filter(char **agencies)
+{
+    if (!agencies)
+        return g_strdup("");
+    GString *q = g_string_new(" AND agency IN (");
+    for (char **a = agencies; *a; a++)
+        g_string_append(q, a == agencies ? "?" : ", ?");
+    if (!*agencies)
+        g_string_append(q, "NULL");
+    g_string_append(q, ")");
+    return g_string_free(q, FALSE);
+}
+
+static void bind_agencies(sqlite3_stmt *s, int first, char **agencies)
+{
+    for (int i = 0; agencies && agencies[i]; i++)
+        sqlite3_bind_text(s, first + i, agencies[i], -1, SQLITE_STATIC);
 }
 
 static void list_read(sqlite3 *db, void *arg)
@@ -163,15 +190,21 @@ static void list_read(sqlite3 *db, void *arg)
     jop *op = arg;
     sqlite3_stmt *s;
     op->result = json_array();
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id, seq, at_ms, kind, text, author FROM journal"
-                           " WHERE id < ? ORDER BY id DESC LIMIT ?",
-                           -1, &s, NULL) != SQLITE_OK) {
+    char *filter = agency_filter(op->agencies);
+    char *sql = g_strdup_printf("SELECT id, seq, at_ms, kind, text, author, agency FROM journal"
+                                " WHERE id < ?%s ORDER BY id DESC LIMIT ?",
+                                filter);
+    int prepared = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+    g_free(sql);
+    g_free(filter);
+    if (prepared != SQLITE_OK) {
         op->rc = CORE_EDB;
         return;
     }
+    int n = op->agencies ? (int)g_strv_length(op->agencies) : 0;
     sqlite3_bind_int64(s, 1, op->before > 0 ? op->before : INT64_MAX);
-    sqlite3_bind_int(s, 2, op->limit);
+    bind_agencies(s, 2, op->agencies);
+    sqlite3_bind_int(s, 2 + n, op->limit);
     while (sqlite3_step(s) == SQLITE_ROW)
         json_array_append_new(op->result, row_json(s));
     sqlite3_finalize(s);
@@ -182,13 +215,19 @@ static void get_read(sqlite3 *db, void *arg)
     jop *op = arg;
     sqlite3_stmt *s;
     op->rc = CORE_ENOTFOUND;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id, seq, at_ms, kind, text, author FROM journal WHERE id = ?",
-                           -1, &s, NULL) != SQLITE_OK) {
+    char *filter = agency_filter(op->agencies);
+    char *sql = g_strdup_printf("SELECT id, seq, at_ms, kind, text, author, agency FROM journal"
+                                " WHERE id = ?%s",
+                                filter);
+    int prepared = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+    g_free(sql);
+    g_free(filter);
+    if (prepared != SQLITE_OK) {
         op->rc = CORE_EDB;
         return;
     }
     sqlite3_bind_int64(s, 1, op->id);
+    bind_agencies(s, 2, op->agencies);
     if (sqlite3_step(s) == SQLITE_ROW) {
         op->result = row_json(s);
         op->rc = 0;
@@ -213,9 +252,11 @@ static int start_read(core_store *st, jop *op, core_read_fn fn)
     return rc;
 }
 
-int disp_journal_list(core_store *st, int64_t before, int limit, disp_json_done done, void *arg)
+int disp_journal_list(core_store *st, char **agencies, int64_t before, int limit,
+                      disp_json_done done, void *arg)
 {
     jop *op = g_new0(jop, 1);
+    op->agencies = agencies ? g_strdupv(agencies) : NULL;
     op->before = before;
     op->limit = CLAMP(limit, 1, 500);
     op->done = done;
@@ -223,9 +264,10 @@ int disp_journal_list(core_store *st, int64_t before, int limit, disp_json_done 
     return start_read(st, op, list_read);
 }
 
-int disp_journal_get(core_store *st, int64_t id, disp_json_done done, void *arg)
+int disp_journal_get(core_store *st, char **agencies, int64_t id, disp_json_done done, void *arg)
 {
     jop *op = g_new0(jop, 1);
+    op->agencies = agencies ? g_strdupv(agencies) : NULL;
     op->id = id;
     op->done = done;
     op->arg = arg;

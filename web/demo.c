@@ -40,7 +40,8 @@ static gboolean tick(gpointer p)
     const char *const *line = script[d->next++ % G_N_ELEMENTS(script)];
     json_t *body = json_pack("{ssss}", "kind", line[0], "text", line[1]);
     char *field = NULL, *msg = NULL;
-    disp_journal_add(d->store, body, "demo.duty-officer", "local", written, NULL, &field, &msg);
+    disp_journal_add(d->store, body, "demo.duty-officer", "command", "local", written, NULL, &field,
+                     &msg);
     g_free(field);
     g_free(msg);
     json_decref(body);

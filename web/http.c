@@ -36,6 +36,7 @@ static void req_unref(web_req *req)
     if (req->resp)
         g_bytes_unref(req->resp);
     g_free(req->path);
+    g_free(req->token);
     g_free(req->content_type);
     g_free(req->extra_headers);
     g_free(req);
@@ -351,10 +352,74 @@ static web_req *req_new(web_server *srv, struct lws *wsi, web_method m, const ch
     return req;
 }
 
-static void dispatch(web_req *req, web_handler h)
+void web_reply_forbidden(web_req *req, const char *action, const char *object)
+{
+    core_sessions_audit_denied(req->srv->deps.sessions, req->session ? req->session->username : "",
+                               action, object, req->peer, req->path);
+    web_reply_error(req, 403, "forbidden", "your role does not allow %s", action);
+}
+
+/* The route's action, with /metrics public when configured so. */
+static int route_action(const web_server *srv, const web_route *rt)
+{
+    if (rt->action == CORE_ACT_METRICS_READ && srv->cfg->metrics_public)
+        return WEB_PUBLIC;
+    return rt->action;
+}
+
+/* Checks the session again (it may have ended while the body arrived) and
+ * the role, then runs the handler. */
+static void dispatch(web_req *req)
 {
     req->dispatched = 1;
-    h(req);
+    int action = route_action(req->srv, req->rt);
+    if (action != WEB_PUBLIC) {
+        const char *why;
+        req->session = core_sessions_check(req->srv->deps.sessions, req->token, &why);
+        if (!req->session) {
+            web_req_add_header(req, "www-authenticate", "Bearer");
+            web_reply_error(req, 401, "unauthorized", "sign in first (%s)", why);
+            return;
+        }
+        if (action >= 0 && !core_may(req->session, (core_action)action, NULL)) {
+            web_reply_forbidden(req, core_action_name((core_action)action), req->path);
+            req->session = NULL;
+            return;
+        }
+    }
+    req->rt->handler(req);
+    req->session = NULL;
+}
+
+/* Reads "Authorization: Bearer TOKEN"; NULL when absent. */
+static char *bearer_token(struct lws *wsi)
+{
+    char buf[256];
+    if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
+        return NULL;
+    if (g_ascii_strncasecmp(buf, "Bearer ", 7) != 0)
+        return NULL;
+    return g_strdup(g_strstrip(buf + 7));
+}
+
+/* Refuses a request without a live session before its body is read. */
+static int authenticate_early(web_req *req, struct lws *wsi)
+{
+    if (route_action(req->srv, req->rt) == WEB_PUBLIC)
+        return 0;
+    req->token = bearer_token(wsi);
+    const char *why;
+    if (core_sessions_check(req->srv->deps.sessions, req->token, &why))
+        return 0;
+    if (req->token) /* a presented but bad token is a denied attempt */
+        core_sessions_audit_denied(req->srv->deps.sessions, "", "session.check", req->path,
+                                   req->peer, why);
+    /* An unread body cannot stay on a keep-alive connection. */
+    req->close_after = req->method == WEB_POST || req->method == WEB_PUT ||
+                       req->method == WEB_PATCH || req->method == WEB_DELETE;
+    web_req_add_header(req, "www-authenticate", "Bearer");
+    web_reply_error(req, 401, "unauthorized", "sign in first (%s)", why);
+    return -1;
 }
 
 static int body_expected(struct lws *wsi, web_method m)
@@ -388,6 +453,9 @@ static int on_http(struct lws *wsi, web_server *srv, http_pss *pss)
         web_router_match(srv->router, m, path, &h, &req->params, &pattern, allow, sizeof allow);
     req->route = pattern;
     if (r == WEB_ROUTE_FOUND) {
+        req->rt = h;
+        if (authenticate_early(req, wsi))
+            return 0;
         char cl[32] = "";
         if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
             g_ascii_strtoll(cl, NULL, 10) > srv->cfg->http_max_body) {
@@ -400,7 +468,7 @@ static int on_http(struct lws *wsi, web_server *srv, http_pss *pss)
             req->body = g_byte_array_new();
             return 0;
         }
-        dispatch(req, (web_handler)h);
+        dispatch(req);
         return 0;
     }
     if (r == WEB_ROUTE_BAD_METHOD) {
@@ -461,10 +529,8 @@ int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         web_req *req = pss->req;
         if (!req || req->replied)
             return 0;
-        void *h = NULL;
-        web_router_match(srv->router, req->method, req->path, &h, &req->params, NULL, NULL, 0);
-        if (h)
-            dispatch(req, (web_handler)h);
+        if (req->rt)
+            dispatch(req);
         else
             web_reply_error(req, 404, "not_found", "no such resource: %s", req->path);
         return 0;

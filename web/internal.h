@@ -9,10 +9,25 @@
 #include "web.h"
 
 #include "../core/metrics.h"
+#include "../core/session.h"
 #include <libwebsockets.h>
 
 typedef struct web_req web_req;
 typedef void (*web_handler)(web_req *req);
+
+/* Per-connection data libwebsockets allocates: an HTTP request pointer or ws_pss. */
+#define WEB_PSS_SIZE 128
+
+/* Who may call a route: a core_action, or one of these. */
+#define WEB_PUBLIC (-1)    /* anyone, no session */
+#define WEB_SIGNED_IN (-2) /* any signed-in user */
+
+typedef struct {
+    web_method method;
+    const char *pattern;
+    web_handler handler;
+    int action;
+} web_route;
 
 /* One HTTP request. Fields are read-only for handlers. */
 struct web_req {
@@ -24,6 +39,9 @@ struct web_req {
     web_params params;
     const char *route; /* pattern, for metrics */
     char peer[64];     /* client address, for the audit trail */
+    const web_route *rt;
+    char *token;           /* bearer token, while the request needs it */
+    core_session *session; /* valid during the synchronous part of a handler only */
     int64_t started_us;
     /* private */
     struct lws *wsi; /* NULL once the connection closed */
@@ -68,6 +86,11 @@ void web_req_add_header(web_req *req, const char *name, const char *value);
 
 /* Query parameter value (URL-decoded) or NULL; owned by the request. */
 const char *web_query_get(const web_req *req, const char *name);
+/* Replies 403 and records the denied attempt in the audit trail. */
+void web_reply_forbidden(web_req *req, const char *action, const char *object);
+/* The agencies whose records the request's user may read (NULL-terminated, g_strfreev). */
+char **web_visible_agencies(const web_req *req);
+
 /* Parses the body as a JSON object; replies 400 and returns NULL if it is not one. */
 json_t *web_req_json(web_req *req);
 
@@ -79,6 +102,8 @@ int web_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                     size_t len);
 void web_ws_init(web_server *srv);
 void web_ws_close_all(web_server *srv, int status, const char *why);
+/* Closes the WebSockets of a session that ended (1008). */
+void web_ws_session_ended(web_server *srv, const core_session *s);
 void web_ws_fini(web_server *srv);
 /* api.c */
 void web_api_register(web_server *srv);

@@ -9,6 +9,7 @@
  * or --drain-timeout-ms passes. A second signal exits at once.
  */
 #include "../core/auth.h"
+#include "../core/session.h"
 #include "../core/config.h"
 #include "../core/core.h"
 #include "../core/log.h"
@@ -37,6 +38,7 @@ typedef struct {
     core_bus *bus;
     core_store *store;
     core_redis *redis;
+    core_sessions *sessions;
     web_server *web;
     web_demo *demo;
     int signals;
@@ -129,6 +131,9 @@ static int start(app *a, const char *argv0)
         g_free(err);
         return 1;
     }
+    a->sessions = core_sessions_new(a->store, a->loop, a->cfg.session_idle, a->cfg.session_lifetime,
+                                    a->cfg.lockout_failures, a->cfg.lockout_seconds);
+    core_sessions_load(a->sessions);
     if (a->cfg.redis_url) {
         a->redis = core_redis_new(a->loop, a->store, a->bus, a->cfg.redis_url, a->cfg.redis_stream,
                                   a->cfg.redis_maxlen, &err);
@@ -139,7 +144,7 @@ static int start(app *a, const char *argv0)
         }
     }
     char *www = a->cfg.static_dir ? g_strdup(a->cfg.static_dir) : default_static_dir();
-    web_deps deps = {&a->cfg, a->loop, a->store, a->bus, a->redis, www};
+    web_deps deps = {&a->cfg, a->loop, a->store, a->bus, a->redis, a->sessions, www};
     a->web = web_server_new(&deps, &err);
     g_free(www);
     if (!a->web) {
@@ -167,6 +172,7 @@ static void stop(app *a)
     if (a->loop)
         core_loop_drain(a->loop);
     web_server_free(a->web);
+    core_sessions_free(a->sessions);
     core_store_free(a->store);
     core_loop_free(a->loop);
     core_bus_free(a->bus);

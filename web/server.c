@@ -43,7 +43,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static struct lws_protocols protocols[] = {
-    {"citycmd.v1", callback, sizeof(void *), 4096, 0, NULL, 0},
+    {"citycmd.v1", callback, WEB_PSS_SIZE, 4096, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -79,6 +79,11 @@ static int probe_listen(const char *host, int port, char **err)
     return 0;
 }
 
+static void session_ended(const core_session *s, const char *why, void *user)
+{
+    web_ws_session_ended(user, s);
+}
+
 web_server *web_server_new(const web_deps *deps, char **err)
 {
     if (probe_listen(deps->cfg->http.host, deps->cfg->http.port, err))
@@ -92,6 +97,7 @@ web_server *web_server_new(const web_deps *deps, char **err)
     srv->started_ms = core_now_ms();
     web_api_register(srv);
     web_ws_init(srv);
+    core_sessions_on_end(deps->sessions, session_ended, srv);
 
     static lws_retry_bo_t retry;
     retry.secs_since_valid_ping = (uint16_t)srv->cfg->ws_ping_interval;

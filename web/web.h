@@ -12,6 +12,7 @@
 #include "../core/config.h"
 #include "../core/loop.h"
 #include "../core/redis.h"
+#include "../core/session.h"
 #include "../core/store.h"
 
 typedef struct web_server web_server;
@@ -22,6 +23,7 @@ typedef struct {
     core_store *store;
     core_bus *bus;
     core_redis *redis; /* NULL without --redis */
+    core_sessions *sessions;
     const char *static_dir;
 } web_deps;
 

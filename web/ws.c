@@ -21,6 +21,8 @@
 #include "../core/core.h"
 #include "../core/log.h"
 
+#include <sodium.h>
+
 #include <string.h>
 
 #define REPLAY_MAX 1000
@@ -47,6 +49,8 @@ typedef struct ws_client {
     GQueue held; /* live events (out_msg*) arriving during a replay */
     size_t held_bytes;
     int64_t last_sent_seq;
+    char *token;           /* the session's bearer token */
+    core_session *session; /* NULL once the session ended */
     double tokens;
     int64_t refill_us;
     int rate_told;         /* a rate_limited error went out in this burst */
@@ -59,7 +63,9 @@ typedef struct ws_client {
 
 typedef struct {
     ws_client *c;
+    char token[100]; /* from the upgrade request, until ESTABLISHED */
 } ws_pss;
+G_STATIC_ASSERT(sizeof(ws_pss) <= WEB_PSS_SIZE);
 
 static uint64_t next_client_id = 1;
 
@@ -90,6 +96,9 @@ static void client_unref(ws_client *c)
     g_queue_clear_full(&c->out, out_msg_free);
     g_queue_clear_full(&c->held, out_msg_free);
     g_byte_array_unref(c->rx);
+    if (c->token)
+        sodium_memzero(c->token, strlen(c->token));
+    g_free(c->token);
     g_free(c);
 }
 
@@ -204,7 +213,7 @@ static void on_bus_event(core_event *ev, void *user)
     GBytes *frame = NULL;
     for (GList *l = srv->ws_clients; l; l = l->next) {
         ws_client *c = l->data;
-        if (!c->sub_events || c->closing)
+        if (!c->sub_events || c->closing || !c->session || !core_may_see_event(c->session, ev))
             continue;
         if (!frame)
             frame = event_frame(ev);
@@ -250,8 +259,10 @@ static void replay_done(GPtrArray *events, void *p)
         c->last_sent_seq = r->after;
         for (guint i = 0; i < events->len; i++) {
             core_event *ev = events->pdata[i];
-            GBytes *f = event_frame(ev);
             c->last_sent_seq = ev->seq;
+            if (!c->session || !core_may_see_event(c->session, ev))
+                continue;
+            GBytes *f = event_frame(ev);
             enqueue(c, f, NULL, 0);
             g_bytes_unref(f);
         }
@@ -290,6 +301,12 @@ static void on_subscribe(ws_client *c, web_envelope *env, int on)
         }
     }
     web_server *srv = c->srv;
+    if (on && !core_may(c->session, CORE_ACT_EVENTS_READ, NULL)) {
+        core_sessions_audit_denied(srv->deps.sessions, c->session->username, "events.read",
+                                   "ws/subscribe", c->peer, "");
+        send_error(c, env->id, "forbidden", "your role does not allow events.read");
+        return;
+    }
     int64_t last = core_bus_last_seq(srv->deps.bus);
     json_t *after = json_object_get(env->data, "after");
     if (on && after && (!json_is_integer(after) || json_integer_value(after) < 0)) {
@@ -321,6 +338,12 @@ static void on_subscribe(ws_client *c, web_envelope *env, int on)
 
 static void handle_message(ws_client *c)
 {
+    const char *why;
+    c->session = core_sessions_check(c->srv->deps.sessions, c->token, &why);
+    if (!c->session) {
+        close_gracefully(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "session ended", 1);
+        return;
+    }
     web_envelope env;
     const char *code;
     char *msg = NULL;
@@ -445,15 +468,76 @@ static int on_writeable(struct lws *wsi, ws_client *c)
     return 0;
 }
 
-static int filter_connection(struct lws *wsi, web_server *srv)
+/* The bearer token of an upgrade: "bearer.TOKEN" among the offered
+ * subprotocols (what a browser can send), or an Authorization header. */
+static void upgrade_token(struct lws *wsi, char *out, size_t len)
 {
-    char uri[64] = "";
+    char buf[512];
+    out[0] = '\0';
+    if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_PROTOCOL) > 0) {
+        char **parts = g_strsplit(buf, ",", -1);
+        for (char **p = parts; *p; p++) {
+            char *t = g_strstrip(*p);
+            if (g_str_has_prefix(t, "bearer."))
+                g_strlcpy(out, t + 7, len);
+        }
+        g_strfreev(parts);
+    }
+    if (!out[0] && lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+        g_ascii_strncasecmp(buf, "Bearer ", 7) == 0)
+        g_strlcpy(out, g_strstrip(buf + 7), len);
+}
+
+/* A browser's Origin must be this server itself or on --allowed-origins;
+ * clients that send no Origin (not browsers) are not subject to it. */
+static int origin_allowed(struct lws *wsi, web_server *srv)
+{
+    char origin[256], host[256], self[300];
+    if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0)
+        return 1;
+    if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) > 0) {
+        g_snprintf(self, sizeof self, "http://%s", host);
+        if (g_ascii_strcasecmp(origin, self) == 0)
+            return 1;
+        g_snprintf(self, sizeof self, "https://%s", host);
+        if (g_ascii_strcasecmp(origin, self) == 0)
+            return 1;
+    }
+    int ok = 0;
+    char **allowed =
+        g_strsplit(srv->cfg->allowed_origins ? srv->cfg->allowed_origins : "", ",", -1);
+    for (char **a = allowed; *a && !ok; a++) {
+        const char *o = g_strstrip(*a);
+        ok = *o && g_ascii_strcasecmp(o, origin) == 0;
+    }
+    g_strfreev(allowed);
+    return ok;
+}
+
+static int filter_connection(struct lws *wsi, web_server *srv, ws_pss *pss)
+{
+    char uri[64] = "", peer[64] = "";
     lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
-    const char *why = NULL;
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    const char *why = NULL, *session_why = NULL;
     int status = HTTP_STATUS_FORBIDDEN;
+    upgrade_token(wsi, pss->token, sizeof pss->token);
+    core_session *s = NULL;
+    if (strcmp(uri, "/ws") == 0 && origin_allowed(wsi, srv))
+        s = core_sessions_check(srv->deps.sessions, pss->token, &session_why);
     if (strcmp(uri, "/ws") != 0) {
         why = "not_found";
         status = HTTP_STATUS_NOT_FOUND;
+    } else if (!origin_allowed(wsi, srv)) {
+        why = "origin_not_allowed";
+        core_sessions_audit_denied(srv->deps.sessions, "", "ws.connect", "/ws", peer,
+                                   "origin not allowed");
+    } else if (!s) {
+        why = "unauthorized";
+        status = HTTP_STATUS_UNAUTHORIZED;
+        if (pss->token[0])
+            core_sessions_audit_denied(srv->deps.sessions, "", "ws.connect", "/ws", peer,
+                                       session_why);
     } else if (srv->draining) {
         why = "shutting_down";
         status = HTTP_STATUS_SERVICE_UNAVAILABLE;
@@ -482,8 +566,14 @@ static void on_established(struct lws *wsi, web_server *srv, ws_pss *pss)
     lws_get_peer_simple(wsi, c->peer, sizeof c->peer);
     g_queue_init(&c->out);
     g_queue_init(&c->held);
+    const char *why;
+    c->token = g_strdup(pss->token);
+    sodium_memzero(pss->token, sizeof pss->token);
+    c->session = core_sessions_check(srv->deps.sessions, c->token, &why);
     pss->c = c;
     srv->ws_clients = g_list_prepend(srv->ws_clients, c);
+    if (!c->session) /* ended between the upgrade and now */
+        close_gracefully(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "session ended", 1);
     srv->ws_count++;
     log_debug("ws.open", "client=%" G_GUINT64_FORMAT " peer=%s", c->id, c->peer);
     send_text(c,
@@ -517,7 +607,7 @@ int web_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     web_server *srv = ctx ? lws_context_user(ctx) : NULL;
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return filter_connection(wsi, srv);
+        return filter_connection(wsi, srv, pss);
     case LWS_CALLBACK_ESTABLISHED:
         on_established(wsi, srv, pss);
         return 0;
@@ -566,6 +656,17 @@ void web_ws_init(web_server *srv)
     core_gauge_fn("citycmd_ws_queued_bytes", "Bytes waiting in WebSocket send queues.", "",
                   queued_metric, srv);
     srv->bus_sub = core_bus_subscribe(srv->deps.bus, "", on_bus_event, srv);
+}
+
+void web_ws_session_ended(web_server *srv, const core_session *s)
+{
+    for (GList *l = srv->ws_clients; l; l = l->next) {
+        ws_client *c = l->data;
+        if (c->session == s) {
+            c->session = NULL;
+            close_gracefully(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "session ended", 1);
+        }
+    }
 }
 
 void web_ws_close_all(web_server *srv, int status, const char *why)

@@ -1,13 +1,13 @@
 // The web shell in real headless Chromium (Debian's chromium, driven by
 // playwright-core) with every request to anything but the server blocked:
 // the page must load, connect its WebSocket, show live events, and recover
-// from a server restart.
+// from a server restart; a user signs in, sees who they are, and signs out.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { ROOT, startServer, post, tempDir } from '../lib/harness.mjs';
+import { ROOT, startServer, post, get, tempDir, addUser } from '../lib/harness.mjs';
 
 const CHROMIUM = process.env.CITYCMD_CHROMIUM || '/usr/bin/chromium';
 const OUT = path.join(ROOT, 'build', 'test-output');
@@ -42,16 +42,43 @@ async function openShell(url) {
   });
   page.on('response', (res) => {
     const u = new URL(res.url());
-    if (res.status() >= 400 && u.pathname !== '/api/v1/journal') errors.push(`${res.status()} ${u.pathname}`);
+    const expected = u.pathname === '/api/v1/journal' || u.pathname === '/api/v1/sessions';
+    if (res.status() >= 400 && !expected) errors.push(`${res.status()} ${u.pathname}`);
   });
   await page.goto(url);
   return { context, page, blocked, errors };
 }
 
-test('the shell loads offline, connects, and shows live journal entries', async () => {
-  const s = await startServer();
+const LI_NA = { username: 'li.na', password: 'correct horse battery', roles: 'dispatcher', agency: 'fire', displayName: 'Li Na' };
+
+async function signIn(page, user) {
+  await page.waitForSelector('#login-form');
+  await page.fill('#login-username', user.username);
+  await page.fill('#login-password', user.password);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#main:not([hidden])', { timeout: 10000 });
+}
+
+test('the shell signs in, loads offline, connects, shows live journal entries, signs out', async () => {
+  const state = tempDir();
+  addUser(state, LI_NA);
+  const s = await startServer({ state });
   const { context, page, blocked, errors } = await openShell(s.url);
   try {
+    // Signed out: only the login page, nothing of the console.
+    await page.waitForSelector('#login:not([hidden])');
+    assert.equal(await page.isHidden('#main'), true);
+    await page.fill('#login-username', LI_NA.username);
+    await page.fill('#login-password', 'not the password');
+    await page.click('#login-form button[type=submit]');
+    await page.waitForSelector('#login-error:not([hidden])');
+    assert.match(await page.textContent('#login-error'), /Wrong username or password/);
+    assert.equal(await page.isHidden('#main'), true);
+
+    await signIn(page, LI_NA);
+    assert.equal(await page.textContent('#user-name'), 'Li Na');
+    assert.equal(await page.textContent('#user-agency'), 'Fire');
+    assert.equal(await page.textContent('#user-roles'), 'Dispatcher');
     await page.waitForSelector('#conn-state[data-state="connected"]', { timeout: 10000 });
     assert.equal(await page.textContent('#conn-state .label'), 'Live');
     assert.match(await page.textContent('#server-version'), /citycmd \d/);
@@ -80,7 +107,23 @@ test('the shell loads offline, connects, and shows live journal entries', async 
     await page.click('#lang');
     assert.equal(await page.textContent('#journal-title'), '值班日志');
     assert.equal(await page.textContent('#conn-state .label'), '实时');
+    assert.equal(await page.textContent('#user-agency'), '消防');
+    assert.equal(await page.textContent('#user-roles'), '调度员');
     await page.screenshot({ path: path.join(OUT, 'shell.png') });
+
+    // Signing out ends the session on the server, not only in the page.
+    const token = await page.evaluate(() => sessionStorage.getItem('citycmd.token'));
+    assert.ok(token && token.length >= 22);
+    assert.equal((await get(s.url, '/api/v1/sessions/current', { authorization: `Bearer ${token}` })).status, 200);
+    await page.click('#logout');
+    await page.waitForSelector('#login:not([hidden])');
+    assert.equal(await page.isHidden('#main'), true);
+    assert.equal(await page.$$eval('#journal-list li', (l) => l.length), 0, 'nothing of the console stays on screen');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('citycmd.token')), null);
+    assert.equal((await get(s.url, '/api/v1/sessions/current', { authorization: `Bearer ${token}` })).status, 401);
+    await page.click('#lang');
+    assert.equal(await page.textContent('#login-title'), 'Sign in to the command centre');
+    await page.screenshot({ path: path.join(OUT, 'login.png') });
 
     assert.deepEqual(blocked, [], 'no request left the machine');
     assert.deepEqual(errors, [], 'no script errors');
@@ -93,10 +136,12 @@ test('the shell loads offline, connects, and shows live journal entries', async 
 
 test('the shell shows a lost connection and catches up after the server returns', async () => {
   const state = tempDir();
+  addUser(state, LI_NA);
   const s = await startServer({ state });
   const { context, page, blocked } = await openShell(s.url);
   let s2;
   try {
+    await signIn(page, LI_NA);
     await page.waitForSelector('#conn-state[data-state="connected"]', { timeout: 10000 });
     await post(s.url, '/api/v1/journal', { text: 'before the outage' });
     await page.waitForSelector('#journal-list >> text=before the outage');
@@ -110,6 +155,7 @@ test('the shell shows a lost connection and catches up after the server returns'
     await page.waitForSelector('#journal-list >> text=written while the screen was away', { timeout: 5000 });
     const seqs = await page.$$eval('#feed li', (l) => l.map((x) => Number(x.dataset.seq)));
     assert.ok(seqs.includes(missed.body.entry.seq), 'the missed event was replayed into the feed');
+    assert.equal(await page.textContent('#user-name'), 'Li Na', 'the session outlived the restart');
     assert.deepEqual(blocked, []);
   } finally {
     await context.close();

@@ -115,7 +115,8 @@ describe('HTTP API', () => {
       assert.equal(r.status, 201);
       assert.equal(r.headers.get('location'), `/api/v1/journal/${r.body.entry.id}`);
       assert.equal(r.body.entry.text, text);
-      assert.equal(r.body.entry.author, 'anonymous');
+      assert.equal(r.body.entry.author, 'test.dispatcher');
+      assert.equal(r.body.entry.agency, 'command');
       assert.ok(r.body.entry.seq > 0);
       assert.ok(!Number.isNaN(Date.parse(r.body.entry.at)));
       ids.push(r.body.entry.id);

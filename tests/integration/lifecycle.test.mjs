@@ -146,7 +146,8 @@ describe('signals and restart', () => {
     async function stalled(s) {
       const sock = net.connect(s.port, '127.0.0.1');
       await new Promise((r) => sock.once('connect', r));
-      sock.write('POST /api/v1/journal HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"te');
+      sock.write('POST /api/v1/journal HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        `Authorization: Bearer ${s.token}\r\nContent-Length: 100\r\n\r\n{"te`);
       await sleep(100);
       return sock;
     }

@@ -11,7 +11,7 @@ import http from 'node:http';
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import WebSocket from 'ws';
-import { startServer, connectWs, post, get, waitFor, sleep } from '../lib/harness.mjs';
+import { startServer, connectWs, post, get, waitFor, sleep, authHeader } from '../lib/harness.mjs';
 
 // ---------------------------------------------------------------- helpers
 
@@ -131,7 +131,7 @@ function parseFrames(buf) {
 
 // Does the upgrade by hand. Resolves with a client that records frames
 // (while the socket is being read) and when the socket closed.
-function rawWs(port, path = '/ws') {
+function rawWs(port, path = '/ws', token = null) {
   return new Promise((resolve, reject) => {
     const sock = net.connect(port, '127.0.0.1');
     const key = crypto.randomBytes(16).toString('base64');
@@ -153,7 +153,8 @@ function rawWs(port, path = '/ws') {
     sock.on('error', (e) => { c.error = e; if (!upgraded) reject(e); });
     sock.on('connect', () => {
       sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
-        `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+        `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+        (token ? `Authorization: Bearer ${token}\r\n` : '') + '\r\n');
     });
     sock.on('data', (d) => {
       buf = Buffer.concat([buf, d]);
@@ -512,7 +513,7 @@ describe('ws rate limit (--ws-rate 5: bursts of 10)', () => {
 
   test('40 at once is far over the limit: closed with 1008, fewer than 40 pongs', async () => {
     const before = await metric(srv.url, 'citycmd_ws_rate_limited_total');
-    const c = await rawWs(srv.port);
+    const c = await rawWs(srv.port, '/ws', srv.token);
     // one write, so the server reads every frame before it closes
     c.sock.write(Buffer.concat(range(0, 39).map((i) => encodeFrame(JSON.stringify({ type: 'ping', id: i })))));
     await Promise.race([c.closed, sleep(5000)]);
@@ -556,7 +557,7 @@ describe('ws protocol pings and idle timeout (--ws-idle-timeout 5 --ws-ping-inte
     good = await connectWs(srv.wsUrl);
     good.ws.on('ping', () => { goodPings++; });
     // Reads what the server sends but never writes a byte: no pongs.
-    silent = await rawWs(srv.port);
+    silent = await rawWs(srv.port, '/ws', srv.token);
   });
   after(async () => {
     good?.ws.terminate();
@@ -594,7 +595,7 @@ describe('ws protocol pings and idle timeout (--ws-idle-timeout 5 --ws-ping-inte
 const readerSource = `
 const { parentPort, workerData } = require('node:worker_threads');
 const WebSocket = require(workerData.wsPath);
-const ws = new WebSocket(workerData.url);
+const ws = new WebSocket(workerData.url, ['citycmd.v1', 'bearer.' + workerData.token]);
 const seqs = [];
 let closed = null;
 ws.on('message', (d) => {
@@ -614,10 +615,10 @@ parentPort.on('message', () => {
 });
 `;
 
-function startReader(url) {
+function startReader(url, token) {
   const worker = new Worker(readerSource, {
     eval: true,
-    workerData: { url, wsPath: createRequire(import.meta.url).resolve('ws') },
+    workerData: { url, token, wsPath: createRequire(import.meta.url).resolve('ws') },
   });
   const r = { worker, count: 0, closed: null, subscribed: null };
   r.ready = new Promise((resolve, reject) => {
@@ -638,7 +639,7 @@ async function postJournalFast(base, n, { text, concurrency }) {
   const { hostname, port } = new URL(base);
   const one = (body) => new Promise((resolve, reject) => {
     const req = http.request({ agent, hostname, port, method: 'POST', path: '/api/v1/journal',
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...authHeader(base) } }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -692,13 +693,13 @@ describe('ws slow consumers (--ws-queue-max 65536)', () => {
 
   test('clients that stop reading are cut off; a reading client gets every event; memory stays bounded', async () => {
     for (let i = 0; i < SLOW; i++) {
-      const s = await rawWs(srv.port);
+      const s = await rawWs(srv.port, '/ws', srv.token);
       s.send({ type: 'subscribe', id: i, data: { topics: ['events'] } });
       await waitFor(() => s.texts().some((m) => m.type === 'subscribed'), { what: 'slow client subscribed' });
       s.sock.pause(); // from now on it reads nothing
       slow.push(s);
     }
-    reader = startReader(srv.wsUrl);
+    reader = startReader(srv.wsUrl, srv.token);
     await reader.ready;
     assert.equal(await metric(srv.url, 'citycmd_ws_clients'), SLOW + 1);
     const slow0 = await metric(srv.url, 'citycmd_ws_disconnects_total{reason="slow"}');

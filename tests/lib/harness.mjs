@@ -1,7 +1,7 @@
 // Test harness: starts the real citycmd binary and a real redis-server on
 // loopback ports, and gives tests small helpers for HTTP, WebSocket and Redis.
 // Every process started here is killed when the test process exits.
-import { spawn, execFile } from 'node:child_process';
+import { spawn, spawnSync, execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
@@ -17,6 +17,32 @@ export const SHARED_DATA = path.resolve(ROOT, '../shared/data');
 const execFileP = promisify(execFile);
 
 const children = new Set();
+// Bearer tokens of the test user, by server URL and WebSocket URL: request()
+// and connectWs() present them unless a test says otherwise.
+const tokens = new Map();
+
+// The account every server started here gets (unless users: false).
+export const TEST_USER = { username: 'test.dispatcher', password: 'test password 123', roles: 'dispatcher', agency: 'command' };
+
+// Creates a user with `citycmd admin add-user` (the password on stdin).
+export function addUser(stateDir, { username, password, roles, agency, displayName, leads }) {
+  const args = ['admin', 'add-user', '--state', stateDir, '--username', username, '--role', roles, '--agency', agency];
+  if (displayName) args.push('--display-name', displayName);
+  if (leads) args.push('--leads', leads);
+  const r = spawnSync(BIN, args, { input: `${password}\n`, encoding: 'utf8', timeout: 20000 });
+  if (r.status !== 0 && !/already exists/.test(r.stderr)) throw new Error(`add-user ${username}: ${r.stderr}`);
+  return r;
+}
+
+// Signs in; resolves with the token (throws on failure).
+export async function login(base, username, password) {
+  const res = await fetch(`${base}/api/v1/sessions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }),
+  });
+  const body = await res.json();
+  if (res.status !== 201) throw new Error(`login ${username}: ${res.status} ${JSON.stringify(body)}`);
+  return body.token;
+}
 process.on('exit', () => { for (const c of children) { try { c.kill('SIGKILL'); } catch {} } });
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -51,8 +77,9 @@ export async function freePort() {
 
 // Starts citycmd on 127.0.0.1 with an ephemeral port (unless args name one)
 // and resolves once it logs server.ready. Returns a handle.
-export async function startServer({ args = [], state, env = {}, readyTimeout = 10000 } = {}) {
+export async function startServer({ args = [], state, env = {}, readyTimeout = 10000, users = true } = {}) {
   const stateDir = state || tempDir();
+  if (users) addUser(stateDir, TEST_USER);
   const full = ['--state', stateDir, ...args];
   if (!args.includes('--http')) full.push('--http', '127.0.0.1:0');
   const startedAt = Date.now();
@@ -84,7 +111,14 @@ export async function startServer({ args = [], state, env = {}, readyTimeout = 1
   });
   const port = await ready;
   const url = `http://127.0.0.1:${port}`;
+  let token = null;
+  if (users) {
+    token = await login(url, TEST_USER.username, TEST_USER.password);
+    tokens.set(url, token);
+    tokens.set(`ws://127.0.0.1:${port}/ws`, token);
+  }
   return {
+    token,
     proc, port, url, stateDir, lines, exited, startedAt,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     pid: proc.pid,
@@ -110,9 +144,18 @@ export async function startServer({ args = [], state, env = {}, readyTimeout = 1
   };
 }
 
+// The test user's Authorization header for a server started here (or {}).
+export function authHeader(url) {
+  return tokens.has(url) ? { authorization: `Bearer ${tokens.get(url)}` } : {};
+}
+
 // HTTP helpers: resolve { status, headers, body (parsed JSON when possible), text }.
+// Sends the test user's token for servers started here; pass
+// { authorization: null } to send none, or your own value.
 export async function request(base, method, p, body, headers = {}) {
   const init = { method, headers: { ...headers } };
+  if (!('authorization' in init.headers) && tokens.has(base)) init.headers.authorization = `Bearer ${tokens.get(base)}`;
+  if (init.headers.authorization === null) delete init.headers.authorization;
   if (body !== undefined) {
     init.body = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
     if (!init.headers['content-type']) init.headers['content-type'] = 'application/json';
@@ -127,8 +170,12 @@ export const get = (base, p, headers) => request(base, 'GET', p, undefined, head
 export const post = (base, p, body, headers) => request(base, 'POST', p, body, headers);
 
 // A WebSocket client that records every message; await next(pred) for one.
+// Presents the test user's token (as the subprotocol "bearer.TOKEN", as a
+// browser would) unless opts.token is given (null: none).
 export async function connectWs(url, opts = {}) {
-  const ws = new WebSocket(url, opts);
+  const { token: given, ...wsOpts } = opts;
+  const token = given === undefined ? tokens.get(url) : given;
+  const ws = new WebSocket(url, token ? ['citycmd.v1', `bearer.${token}`] : [], wsOpts);
   const messages = [];
   const waiters = [];
   ws.on('message', (data, isBinary) => {

@@ -1,12 +1,17 @@
 // The one WebSocket of a screen: connects to /ws, subscribes to events,
 // answers liveness, and reconnects with backoff. On reconnect it asks for the
 // events after the last one it saw, so a screen never silently misses one.
+// The session token goes as the subprotocol "bearer.TOKEN" (a browser cannot
+// set headers on a WebSocket); a close with 1008 means the session ended.
 
 const BACKOFF_MAX_MS = 10000;
 
 export class Connection {
-  constructor({ onState, onEvent, onHello, onError }) {
+  constructor({ token, onState, onEvent, onHello, onError, onClosed }) {
+    this.token = token;
     this.onState = onState;
+    this.onClosed = onClosed || (() => true);
+    this.stopped = false;
     this.onEvent = onEvent;
     this.onHello = onHello || (() => {});
     this.onError = onError || (() => {});
@@ -22,12 +27,13 @@ export class Connection {
   }
 
   start() {
+    if (this.stopped) return;
     this.onState(this.attempt === 0 ? 'connecting' : 'reconnecting');
-    const ws = new WebSocket(this.url());
+    const ws = new WebSocket(this.url(), ['citycmd.v1', `bearer.${this.token}`]);
     this.ws = ws;
     ws.onopen = () => { this.attempt = 0; };
     ws.onmessage = (m) => this.receive(m.data);
-    ws.onclose = () => this.closed(ws);
+    ws.onclose = (e) => this.closed(ws, e);
     ws.onerror = () => {};
   }
 
@@ -70,12 +76,22 @@ export class Connection {
     this.pingTimer = setInterval(() => this.send('ping', {}), seconds * 1000);
   }
 
-  closed(ws) {
-    if (ws !== this.ws) return;
+  stop() {
+    this.stopped = true;
     clearInterval(this.pingTimer);
+    clearTimeout(this.retryTimer);
+    if (this.ws) this.ws.close(1000);
+    this.ws = null;
+  }
+
+  async closed(ws, e) {
+    if (ws !== this.ws || this.stopped) return;
+    clearInterval(this.pingTimer);
+    // Asks the owner whether to go on (false: the session is over).
+    if (!(await this.onClosed(e.code)) || this.stopped) return;
     this.attempt += 1;
     this.onState(this.attempt > 3 ? 'offline' : 'reconnecting');
     const delay = Math.min(BACKOFF_MAX_MS, 500 * 2 ** Math.min(this.attempt, 5));
-    setTimeout(() => this.start(), delay * (0.75 + Math.random() / 2));
+    this.retryTimer = setTimeout(() => this.start(), delay * (0.75 + Math.random() / 2));
   }
 }

@@ -18,6 +18,32 @@ const strings = {
     'journal.failed': 'Not saved: ',
     'feed.title': 'Live events',
     'foot.offline': 'Runs fully offline.',
+    'auth.title': 'Sign in to the command centre',
+    'auth.username': 'Username',
+    'auth.password': 'Password',
+    'auth.submit': 'Sign in',
+    'auth.note': 'Every action is recorded with your name.',
+    'auth.logout': 'Sign out',
+    'auth.failed': 'Wrong username or password, or the account is locked or disabled.',
+    'auth.expired': 'Your session has ended. Please sign in again.',
+    'auth.unreachable': 'The server cannot be reached.',
+    'role.call_taker': 'Call taker',
+    'role.dispatcher': 'Dispatcher',
+    'role.supervisor': 'Supervisor',
+    'role.field_unit': 'Field unit',
+    'role.crew': 'Crew',
+    'role.leader': 'Leader',
+    'role.operator': 'Operator',
+    'role.auditor': 'Auditor',
+    'agency.police': 'Police',
+    'agency.fire': 'Fire',
+    'agency.ems': 'Medical',
+    'agency.traffic': 'Traffic',
+    'agency.hotline': '12345 Hotline',
+    'agency.water': 'Water',
+    'agency.gas': 'Gas',
+    'agency.government': 'Government',
+    'agency.command': 'Command centre',
   },
   zh: {
     'app.title': '城市指挥',
@@ -36,6 +62,32 @@ const strings = {
     'journal.failed': '未保存：',
     'feed.title': '实时事件',
     'foot.offline': '完全离线运行。',
+    'auth.title': '登录指挥中心',
+    'auth.username': '用户名',
+    'auth.password': '密码',
+    'auth.submit': '登录',
+    'auth.note': '所有操作均以您的名义记录。',
+    'auth.logout': '退出登录',
+    'auth.failed': '用户名或密码错误，或账号已锁定、已停用。',
+    'auth.expired': '会话已结束，请重新登录。',
+    'auth.unreachable': '无法连接服务器。',
+    'role.call_taker': '接警员',
+    'role.dispatcher': '调度员',
+    'role.supervisor': '值班长',
+    'role.field_unit': '外勤单位',
+    'role.crew': '抢修班组',
+    'role.leader': '领导',
+    'role.operator': '运维管理员',
+    'role.auditor': '审计员',
+    'agency.police': '公安',
+    'agency.fire': '消防',
+    'agency.ems': '急救',
+    'agency.traffic': '交警',
+    'agency.hotline': '12345热线',
+    'agency.water': '供水',
+    'agency.gas': '燃气',
+    'agency.government': '政府',
+    'agency.command': '指挥中心',
   },
 };
 
@@ -44,6 +96,13 @@ let lang = localStorage.getItem('citycmd.lang') || browserLang;
 
 export function t(key) {
   return (strings[lang] && strings[lang][key]) || strings.en[key] || key;
+}
+
+// A translated name when there is one (roles, agencies), else the raw value.
+export function tName(prefix, value) {
+  const key = `${prefix}.${value}`;
+  const s = t(key);
+  return s === key ? value : s;
 }
 
 export function currentLang() {

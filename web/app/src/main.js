@@ -1,8 +1,9 @@
-// The citycmd shell: connection state, live event feed, duty journal. The map
-// and the consoles grow here as their capabilities land.
+// The citycmd shell: sign-in, connection state, live event feed, duty
+// journal. The map and the consoles grow here as their capabilities land.
 import './style.css';
 import { Connection } from './connection.js';
-import { t, setLang, currentLang, applyTranslations } from './i18n.js';
+import { auth, api, signIn, signOut, resume, stillSignedIn } from './auth.js';
+import { t, tName, setLang, currentLang, applyTranslations } from './i18n.js';
 
 const FEED_MAX = 200;
 const $ = (id) => document.getElementById(id);
@@ -63,7 +64,7 @@ function addFeedItem(ev) {
 }
 
 async function loadJournal() {
-  const res = await fetch('/api/v1/journal?limit=50');
+  const res = await api('/api/v1/journal?limit=50');
   if (!res.ok) return;
   const body = await res.json();
   body.entries.reverse().forEach(addJournalEntry);
@@ -74,7 +75,7 @@ async function submitJournal(e) {
   const input = $('journal-text');
   const error = $('journal-error');
   error.hidden = true;
-  const res = await fetch('/api/v1/journal', {
+  const res = await api('/api/v1/journal', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ kind: $('journal-kind').value, text: input.value }),
@@ -94,18 +95,27 @@ function tickClock() {
     { hour12: false });
 }
 
-function init() {
-  applyTranslations(document);
-  $('lang').textContent = currentLang() === 'zh' ? 'English' : '中文';
-  $('lang').addEventListener('click', () => {
-    setLang(currentLang() === 'zh' ? 'en' : 'zh');
-    $('lang').textContent = currentLang() === 'zh' ? 'English' : '中文';
-  });
-  $('journal-form').addEventListener('submit', submitJournal);
-  tickClock();
-  setInterval(tickClock, 1000);
+let conn = null;
+
+function showUser(user) {
+  $('user-name').textContent = user.display_name || user.username;
+  $('user-name').title = user.username;
+  $('user-agency').dataset.value = user.agency;
+  $('user-agency').textContent = tName('agency', user.agency);
+  $('user-roles').dataset.value = user.roles;
+  $('user-roles').textContent = user.roles.split(',').map((r) => tName('role', r)).join(', ');
+}
+
+function enter(user) {
+  showUser(user);
+  $('login').hidden = true;
+  $('main').hidden = false;
+  $('who').hidden = false;
+  $('logout').hidden = false;
+  $('conn-state').hidden = false;
   loadJournal();
-  const conn = new Connection({
+  conn = new Connection({
+    token: auth.token,
     onState: showState,
     onHello: (h) => { $('server-version').textContent = `citycmd ${h.version}`; },
     onEvent: (ev) => {
@@ -114,9 +124,74 @@ function init() {
         addJournalEntry({ id: ev.data.id, at: ev.at, kind: ev.data.kind, text: ev.data.text });
       }
     },
+    // After a close, go on reconnecting unless the session is over.
+    onClosed: async () => stillSignedIn(),
   });
   window.citycmd = { conn };
   conn.start();
+}
+
+// Back to the login page: stops the live connection and clears what the
+// previous user saw.
+function leave(reason) {
+  if (conn) conn.stop();
+  conn = null;
+  $('journal-list').replaceChildren();
+  $('feed').replaceChildren();
+  $('main').hidden = true;
+  $('who').hidden = true;
+  $('logout').hidden = true;
+  $('conn-state').hidden = true;
+  $('login').hidden = false;
+  const error = $('login-error');
+  error.hidden = !reason;
+  if (reason) {
+    error.dataset.i18n = `auth.${reason}`;
+    error.textContent = t(`auth.${reason}`);
+  }
+  $('login-password').value = '';
+  $('login-username').focus();
+}
+
+async function submitLogin(e) {
+  e.preventDefault();
+  const button = $('login-form').querySelector('button[type=submit]');
+  button.disabled = true;
+  const r = await signIn($('login-username').value.trim(), $('login-password').value);
+  button.disabled = false;
+  $('login-password').value = '';
+  if (!r.ok) {
+    leave(r.status === 0 ? 'unreachable' : 'failed');
+    return;
+  }
+  $('login-error').hidden = true;
+  enter(auth.user);
+}
+
+async function logout() {
+  if (conn) conn.stop();
+  conn = null;
+  await signOut();
+  leave(null);
+}
+
+async function init() {
+  applyTranslations(document);
+  $('lang').textContent = currentLang() === 'zh' ? 'English' : '中文';
+  $('lang').addEventListener('click', () => {
+    setLang(currentLang() === 'zh' ? 'en' : 'zh');
+    $('lang').textContent = currentLang() === 'zh' ? 'English' : '中文';
+    if (auth.user) showUser(auth.user);
+  });
+  $('journal-form').addEventListener('submit', submitJournal);
+  $('login-form').addEventListener('submit', submitLogin);
+  $('logout').addEventListener('click', logout);
+  auth.onLost = (reason) => leave(reason);
+  tickClock();
+  setInterval(tickClock, 1000);
+  const user = await resume();
+  if (user) enter(user);
+  else leave(null);
 }
 
 init();

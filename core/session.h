@@ -1,0 +1,83 @@
+/*
+ * session.h — login sessions and the one place that decides who may do what.
+ *
+ * A login issues a fresh random token (256 bits, base64url); only its
+ * BLAKE2b hash is stored. Sessions live in memory on the loop thread (so
+ * checking a request costs a hash and a lookup, no I/O) and in the
+ * `sessions` table, from which they are rebuilt at start. A session ends on
+ * logout, after --session-idle seconds without use, after
+ * --session-lifetime seconds in all, or when its user is disabled (noticed
+ * within a second even when another process disabled the user).
+ *
+ * core_may() is the authorization matrix (docs/SECURITY.md): by role, and
+ * for agency-owned things by agency. Loop thread only.
+ */
+#ifndef CITYCMD_CORE_SESSION_H
+#define CITYCMD_CORE_SESSION_H
+
+#include "auth.h"
+#include "bus.h"
+#include "store.h"
+
+typedef struct {
+    char hash[65]; /* hex BLAKE2b-256 of the token */
+    int64_t user_id;
+    char *username, *display_name, *agency, *leads;
+    unsigned roles;
+    int64_t created_ms, last_seen_ms, expires_ms;
+    int ended;
+} core_session;
+
+/* Actions of the matrix. */
+#define CORE_ACTIONS(X)                                                                            \
+    X(JOURNAL_READ, "journal.read")                                                                \
+    X(JOURNAL_WRITE, "journal.write")                                                              \
+    X(EVENTS_READ, "events.read")                                                                  \
+    X(AUDIT_READ, "audit.read")                                                                    \
+    X(USERS_READ, "users.read")                                                                    \
+    X(USERS_MANAGE, "users.manage")                                                                \
+    X(METRICS_READ, "metrics.read")
+
+typedef enum {
+#define CORE__ACTION_ENUM(name, text) CORE_ACT_##name,
+    CORE_ACTIONS(CORE__ACTION_ENUM)
+#undef CORE__ACTION_ENUM
+        CORE_ACT_COUNT
+} core_action;
+
+const char *core_action_name(core_action a);
+/* May s do action on a thing owned by agency (NULL: not agency-owned)? */
+int core_may(const core_session *s, core_action action, const char *agency);
+/* May s see this event on the feed? */
+int core_may_see_event(const core_session *s, const core_event *ev);
+
+typedef struct core_sessions core_sessions;
+/* Called when sessions end (logout, expiry, disabled user): close what they hold. */
+typedef void (*core_session_ended_fn)(const core_session *s, const char *why, void *user);
+
+core_sessions *core_sessions_new(core_store *st, core_loop *loop, int idle_s, int lifetime_s,
+                                 int lockout_failures, int lockout_s);
+void core_sessions_free(core_sessions *ss);
+/* Loads live sessions from the store (start-up, before serving). */
+int core_sessions_load(core_sessions *ss);
+void core_sessions_on_end(core_sessions *ss, core_session_ended_fn fn, void *user);
+
+/* The session for a bearer token, or NULL (unknown, ended or expired;
+ * *why says which). Refreshes its idle clock. Never blocks. */
+core_session *core_sessions_check(core_sessions *ss, const char *token, const char **why);
+
+/* Login: verifies on a worker, records the outcome, then calls done on the
+ * loop with rc 0 and the new token (g_free) and session, or CORE_EINVAL
+ * (wrong username or password, locked or disabled: deliberately one answer). */
+typedef void (*core_login_done)(int rc, char *token, const core_session *s, void *arg);
+int core_sessions_login(core_sessions *ss, const char *username, const char *password,
+                        const char *source, core_login_done done, void *arg);
+/* Ends a session (logout); done(rc, arg) after the store has recorded it. */
+int core_sessions_end(core_sessions *ss, core_session *s, const char *source,
+                      void (*done)(int rc, void *arg), void *arg);
+
+/* Records a denied attempt in the audit trail (asynchronously). */
+void core_sessions_audit_denied(core_sessions *ss, const char *actor, const char *action,
+                                const char *object, const char *source, const char *detail);
+
+#endif
