@@ -107,6 +107,41 @@ int core_username_valid(const char *u)
     return 1;
 }
 
+static int refuse(char **field, char **message, const char *f, char *msg)
+{
+    *field = g_strdup(f);
+    *message = msg;
+    return CORE_EINVAL;
+}
+
+int core_user_check(const char *username, const char *display_name, const char *roles_csv,
+                    const char *agency, const char *leads, const char *agencies, unsigned *roles,
+                    char **field, char **message)
+{
+    char *err = NULL;
+    if (!core_username_valid(username))
+        return refuse(field, message, "username",
+                      g_strdup("3-32 characters of a-z, 0-9, '.', '_', '-'"));
+    if (display_name && (!g_utf8_validate(display_name, -1, NULL) || !*display_name ||
+                         g_utf8_strlen(display_name, -1) > 100))
+        return refuse(field, message, "display_name", g_strdup("1-100 characters of UTF-8"));
+    for (const char *c = display_name; c && *c; c++)
+        if ((unsigned char)*c < 0x20)
+            return refuse(field, message, "display_name", g_strdup("no control characters"));
+    if (core_roles_parse(roles_csv, roles, &err))
+        return refuse(field, message, "roles", err);
+    if (!core_agency_known(agencies, agency))
+        return refuse(field, message, "agency",
+                      g_strdup_printf("one of %s", agencies ? agencies : CORE_DEFAULT_AGENCIES));
+    char **parts = g_strsplit(leads ? leads : "", ",", -1);
+    int rc = 0;
+    for (char **l = parts; *l && !rc; l++)
+        if (**l && strcmp(*l, "*") != 0 && !core_agency_known(agencies, *l))
+            rc = refuse(field, message, "leads", g_strdup_printf("unknown agency '%s'", *l));
+    g_strfreev(parts);
+    return rc;
+}
+
 const char *core_password_weakness(const char *pw)
 {
     size_t n = pw ? strlen(pw) : 0;

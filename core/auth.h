@@ -5,12 +5,14 @@
  * the list is configurable) and one or more roles from the fixed set below;
  * a leader may also lead further agencies. Passwords are hashed with
  * Argon2id (libsodium; t=2, 19 MiB, p=1: the OWASP minimum) and compared in
- * constant time. After CORE_LOCKOUT_FAILURES failed logins an account is
- * locked for CORE_LOCKOUT_MS.
+ * constant time. After --lockout-failures failed logins in a row (default
+ * CORE_LOCKOUT_FAILURES) an account is locked for --lockout-seconds
+ * (default CORE_LOCKOUT_MS).
  *
  * Users are rows of the `users` table; every change goes through the store
- * (a write function and its event, hence its audit row). Hashing takes tens
- * of milliseconds and 19 MiB: never on the loop thread.
+ * as a write function with its audit row (account changes are security
+ * records, not events on the operational feed). Hashing takes tens of
+ * milliseconds and 19 MiB: never on the loop thread.
  */
 #ifndef CITYCMD_CORE_AUTH_H
 #define CITYCMD_CORE_AUTH_H
@@ -50,6 +52,13 @@ char *core_roles_format(unsigned roles);
 int core_agency_known(const char *agencies_csv, const char *agency);
 /* Usernames: 3–32 of [a-z0-9._-], starting with a letter or digit. */
 int core_username_valid(const char *username);
+
+/* Checks the fields of a new account (display_name may be NULL: the
+ * username is used). Sets *roles. 0, or CORE_EINVAL with *field ("username",
+ * "roles", "agency", "leads", "display_name") and *message (g_free). */
+int core_user_check(const char *username, const char *display_name, const char *roles_csv,
+                    const char *agency, const char *leads, const char *agencies, unsigned *roles,
+                    char **field, char **message);
 
 /* Argon2id hash string into out (crypto_pwhash_STRBYTES = 128 bytes). 0 or CORE_EINVAL/NOMEM. */
 int core_password_hash(const char *password, char out[128]);

@@ -18,15 +18,22 @@
 
 #define R(name) CORE_ROLE_##name
 static const unsigned matrix[CORE_ACT_COUNT] = {
-    [CORE_ACT_JOURNAL_READ] = R(call_taker) | R(dispatcher) | R(supervisor) | R(field_unit) |
-                              R(crew) | R(leader) | R(operator),
+    [CORE_ACT_JOURNAL_READ] =
+        R(call_taker) | R(dispatcher) | R(supervisor) | R(field_unit) | R(crew) | R(leader),
     [CORE_ACT_JOURNAL_WRITE] = R(call_taker) | R(dispatcher) | R(supervisor) | R(leader),
-    [CORE_ACT_EVENTS_READ] = R(call_taker) | R(dispatcher) | R(supervisor) | R(field_unit) |
-                             R(crew) | R(leader) | R(operator),
+    [CORE_ACT_EVENTS_READ] =
+        R(call_taker) | R(dispatcher) | R(supervisor) | R(field_unit) | R(crew) | R(leader),
     [CORE_ACT_AUDIT_READ] = R(auditor),
     [CORE_ACT_USERS_READ] = R(supervisor) | R(operator),
     [CORE_ACT_USERS_MANAGE] = R(operator),
     [CORE_ACT_METRICS_READ] = R(operator),
+};
+
+/* Roles that act on every agency's records for an action (system-wide
+ * duties), not only their own agency's. */
+static const unsigned everywhere[CORE_ACT_COUNT] = {
+    [CORE_ACT_USERS_READ] = R(operator),
+    [CORE_ACT_USERS_MANAGE] = R(operator),
 };
 #undef R
 
@@ -56,12 +63,35 @@ int core_may(const core_session *s, core_action action, const char *agency)
 {
     if (!s || action >= CORE_ACT_COUNT || !(s->roles & matrix[action]))
         return 0;
-    if (!agency)
+    if (!agency || (s->roles & everywhere[action]))
         return 1;
     if (strcmp(agency, s->agency) == 0 || leads_agency(s, agency))
         return 1;
     /* Joint records are readable by all; only their own agency writes them. */
     return action == CORE_ACT_JOURNAL_READ && strcmp(agency, JOINT_AGENCY) == 0;
+}
+
+char **core_readable_agencies(const core_session *s, core_action action)
+{
+    GPtrArray *a = g_ptr_array_new();
+    if (s && action < CORE_ACT_COUNT && (s->roles & matrix[action])) {
+        if ((s->roles & everywhere[action]) ||
+            ((s->roles & CORE_ROLE_leader) && s->leads && strcmp(s->leads, "*") == 0)) {
+            g_ptr_array_free(a, TRUE);
+            return NULL;
+        }
+        g_ptr_array_add(a, g_strdup(s->agency));
+        if (action == CORE_ACT_JOURNAL_READ && strcmp(s->agency, JOINT_AGENCY) != 0)
+            g_ptr_array_add(a, g_strdup(JOINT_AGENCY));
+        char **leads =
+            g_strsplit((s->roles & CORE_ROLE_leader) && s->leads ? s->leads : "", ",", -1);
+        for (char **l = leads; *l; l++)
+            if (**l && core_may(s, action, *l))
+                g_ptr_array_add(a, g_strdup(*l));
+        g_strfreev(leads);
+    }
+    g_ptr_array_add(a, NULL);
+    return (char **)g_ptr_array_free(a, FALSE);
 }
 
 int core_may_see_event(const core_session *s, const core_event *ev)
@@ -383,6 +413,8 @@ int core_sessions_login(core_sessions *ss, const char *username, const char *pas
 
 typedef struct {
     char *actor, *action, *object, *source, *detail;
+    void (*done)(void *arg);
+    void *arg;
 } denied_op;
 
 static int denied_write(core_txn *txn, void *arg)
@@ -394,6 +426,11 @@ static int denied_write(core_txn *txn, void *arg)
 static void denied_done(int rc, GPtrArray *events, void *arg)
 {
     denied_op *d = arg;
+    if (rc)
+        log_warn("audit.denied_not_recorded", "actor=%s action=%s error=\"%s\"", d->actor,
+                 d->action, core_strerror(rc));
+    if (d->done)
+        d->done(d->arg);
     g_free(d->actor);
     g_free(d->action);
     g_free(d->object);
@@ -403,7 +440,8 @@ static void denied_done(int rc, GPtrArray *events, void *arg)
 }
 
 void core_sessions_audit_denied(core_sessions *ss, const char *actor, const char *action,
-                                const char *object, const char *source, const char *detail)
+                                const char *object, const char *source, const char *detail,
+                                void (*done)(void *arg), void *arg)
 {
     denied_op *d = g_new0(denied_op, 1);
     d->actor = g_strdup(actor ? actor : "");
@@ -411,8 +449,11 @@ void core_sessions_audit_denied(core_sessions *ss, const char *actor, const char
     d->object = g_strdup(object ? object : "");
     d->source = g_strdup(source ? source : "");
     d->detail = g_strdup(detail ? detail : "");
-    if (core_store_write(ss->store, denied_write, denied_done, d) != 0)
-        denied_done(0, NULL, d);
+    d->done = done;
+    d->arg = arg;
+    int rc = core_store_write(ss->store, denied_write, denied_done, d);
+    if (rc)
+        denied_done(rc, NULL, d);
 }
 
 /* ---- start-up and the users poll ---- */
@@ -476,7 +517,10 @@ static void poll_read(sqlite3 *db, void *arg)
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(db, "SELECT id FROM users WHERE changed_at_ms > ?", -1, &s, NULL))
         return;
-    sqlite3_bind_int64(s, 1, p->since);
+    /* A window back: a change stamped just before one already seen may
+     * commit after it (the admin command is another process). Applying a
+     * change twice is harmless. */
+    sqlite3_bind_int64(s, 1, p->since - 5000);
     while (sqlite3_step(s) == SQLITE_ROW) {
         core_user *u = core_user_by_id(db, sqlite3_column_int64(s, 0));
         if (u)
@@ -512,9 +556,31 @@ static void poll_done(void *arg)
     g_free(p);
 }
 
+/* Ends the sessions whose idle time or lifetime ran out, so that their
+ * WebSockets close even when nothing is asked of them. */
+static void sweep_expired(core_sessions *ss)
+{
+    int64_t now = core_now_ms();
+    GList *over = NULL;
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, ss->by_hash);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        core_session *s = v;
+        if (now - s->last_seen_ms > ss->idle_ms || now > s->expires_ms)
+            over = g_list_prepend(over, s);
+    }
+    for (GList *l = over; l; l = l->next) {
+        core_session *s = l->data;
+        end_session(ss, s, now > s->expires_ms ? "lifetime" : "idle", "", NULL, NULL);
+    }
+    g_list_free(over);
+}
+
 static gboolean poll_users(gpointer arg)
 {
     core_sessions *ss = arg;
+    sweep_expired(ss);
     if (ss->polling)
         return G_SOURCE_CONTINUE;
     poll_op *p = g_new0(poll_op, 1);
@@ -526,6 +592,11 @@ static gboolean poll_users(gpointer arg)
         g_free(p);
     }
     return G_SOURCE_CONTINUE;
+}
+
+void core_sessions_refresh(core_sessions *ss)
+{
+    poll_users(ss);
 }
 
 core_sessions *core_sessions_new(core_store *st, core_loop *loop, int idle_s, int lifetime_s,

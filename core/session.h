@@ -48,6 +48,10 @@ typedef enum {
 const char *core_action_name(core_action a);
 /* May s do action on a thing owned by agency (NULL: not agency-owned)? */
 int core_may(const core_session *s, core_action action, const char *agency);
+/* The agencies whose records s may read with action (NULL-terminated,
+ * g_strfreev; empty when the role may not), or NULL for every agency. The
+ * same rules as core_may, as a list for queries. */
+char **core_readable_agencies(const core_session *s, core_action action);
 /* May s see this event on the feed? */
 int core_may_see_event(const core_session *s, const core_event *ev);
 
@@ -76,8 +80,14 @@ int core_sessions_login(core_sessions *ss, const char *username, const char *pas
 int core_sessions_end(core_sessions *ss, core_session *s, const char *source,
                       void (*done)(int rc, void *arg), void *arg);
 
-/* Records a denied attempt in the audit trail (asynchronously). */
+/* Applies user changes (a disabled account, new roles) to live sessions now
+ * rather than at the next poll. */
+void core_sessions_refresh(core_sessions *ss);
+
+/* Records a denied attempt in the audit trail; done(arg), if given, runs
+ * once the row is committed (or could not be: that is logged). */
 void core_sessions_audit_denied(core_sessions *ss, const char *actor, const char *action,
-                                const char *object, const char *source, const char *detail);
+                                const char *object, const char *source, const char *detail,
+                                void (*done)(void *arg), void *arg);
 
 #endif

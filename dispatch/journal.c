@@ -80,9 +80,9 @@ static int add_write(core_txn *txn, void *arg)
     op->id = sqlite3_last_insert_rowid(core_txn_db(txn));
     char subject[32];
     g_snprintf(subject, sizeof subject, "journal/%" G_GINT64_FORMAT, op->id);
-    core_event *ev = core_event_new(
-        "journal.created", op->author, subject,
-        json_pack("{sIssss}", "id", (json_int_t)op->id, "kind", op->kind, "text", op->text));
+    core_event *ev = core_event_new("journal.created", op->author, subject,
+                                    json_pack("{sIssssss}", "id", (json_int_t)op->id, "kind",
+                                              op->kind, "text", op->text, "agency", op->agency));
     ev->at_ms = op->at_ms;
     core_event_set_source(ev, op->source);
     if ((rc = core_txn_emit(txn, ev)))

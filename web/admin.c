@@ -173,30 +173,19 @@ static char *read_password(const char *prompt)
 
 static int add_user(admin_ctx *c, const admin_args *a, const char *agencies)
 {
-    char *err = NULL;
     unsigned roles = 0;
-    if (!a->username || !core_username_valid(a->username)) {
-        fprintf(stderr, "citycmd admin: --username: 3-32 characters of a-z, 0-9, '.', '_', '-'\n");
+    char *field = NULL, *message = NULL;
+    if (core_user_check(a->username, a->display_name, a->roles, a->agency, a->leads, agencies,
+                        &roles, &field, &message)) {
+        fprintf(stderr, "citycmd admin: --%s: %s\n",
+                strcmp(field, "roles") == 0          ? "role"
+                : strcmp(field, "display_name") == 0 ? "display-name"
+                                                     : field,
+                message);
+        g_free(field);
+        g_free(message);
         return 2;
     }
-    if (core_roles_parse(a->roles, &roles, &err)) {
-        fprintf(stderr, "citycmd admin: --role: %s\n", err);
-        g_free(err);
-        return 2;
-    }
-    if (!core_agency_known(agencies, a->agency)) {
-        fprintf(stderr, "citycmd admin: --agency: one of %s\n", agencies);
-        return 2;
-    }
-    char **leads = g_strsplit(a->leads ? a->leads : "", ",", -1);
-    for (char **l = leads; *l; l++) {
-        if (**l && !core_agency_known(agencies, *l)) {
-            fprintf(stderr, "citycmd admin: --leads: unknown agency '%s'\n", *l);
-            g_strfreev(leads);
-            return 2;
-        }
-    }
-    g_strfreev(leads);
     char *pw = read_password("Password: ");
     const char *weak = pw ? core_password_weakness(pw) : "no password on standard input";
     if (weak) {

@@ -15,6 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 400 {"error":{"code":"invalid_field","message":…,"field":…}}. */
+static void reply_invalid(web_req *req, const char *field, const char *message)
+{
+    web_reply_json(req, 400,
+                   json_pack("{s{ssssss}}", "error", "code", "invalid_field", "message", message,
+                             "field", field));
+}
+
 /* Parses an optional integer query parameter within [min, max]; replies 400 on error. */
 static int query_int(web_req *req, const char *name, int64_t def, int64_t min, int64_t max,
                      int64_t *out)
@@ -166,9 +174,7 @@ static void journal_add(web_req *req)
                          req->peer, journal_created, req, &field, &message);
     json_decref(body);
     if (rc == CORE_EINVAL) {
-        json_t *err = json_pack("{s{ssssss}}", "error", "code", "invalid_field", "message", message,
-                                "field", field);
-        web_reply_json(req, 400, err);
+        reply_invalid(req, field, message);
     } else if (rc) {
         web_reply_core_error(req, rc);
     }
@@ -191,7 +197,7 @@ static void journal_list(web_req *req)
     if (query_int(req, "before", 0, 0, INT64_MAX, &before) ||
         query_int(req, "limit", 50, 1, 500, &limit))
         return;
-    char **agencies = web_visible_agencies(req);
+    char **agencies = core_readable_agencies(req->session, CORE_ACT_JOURNAL_READ);
     int rc =
         disp_journal_list(req->srv->deps.store, agencies, before, (int)limit, journal_listed, req);
     g_strfreev(agencies);
@@ -201,14 +207,20 @@ static void journal_list(web_req *req)
 
 static void journal_got(int rc, json_t *entry, void *arg)
 {
-    web_req *req = arg;
-    if (rc == CORE_ENOTFOUND)
+    scoped *sc = arg;
+    web_req *req = sc->req;
+    const char *agency = entry ? json_string_value(json_object_get(entry, "agency")) : NULL;
+    if (!rc && !core_may(&sc->who, CORE_ACT_JOURNAL_READ, agency)) {
+        web_reply_forbidden(req, sc->who.username, "journal.read", req->path);
+        json_decref(entry);
+    } else if (rc == CORE_ENOTFOUND)
         web_reply_error(req, 404, "not_found", "no journal entry %s",
                         web_param(&req->params, "id"));
     else if (rc)
         web_reply_core_error(req, rc);
     else
         web_reply_json(req, 200, json_pack("{so}", "entry", entry));
+    scoped_free(sc);
 }
 
 static void journal_get(web_req *req)
@@ -221,30 +233,12 @@ static void journal_get(web_req *req)
         web_reply_error(req, 400, "invalid_parameter", "journal id must be a positive integer");
         return;
     }
-    char **agencies = web_visible_agencies(req);
-    int rc = disp_journal_get(req->srv->deps.store, agencies, id, journal_got, req);
-    g_strfreev(agencies);
-    if (rc)
+    scoped *sc = scoped_new(req);
+    int rc = disp_journal_get(req->srv->deps.store, NULL, id, journal_got, sc);
+    if (rc) {
+        scoped_free(sc);
         web_reply_core_error(req, rc);
-}
-
-char **web_visible_agencies(const web_req *req)
-{
-    const core_session *se = req->session;
-    if ((se->roles & CORE_ROLE_leader) && se->leads && strcmp(se->leads, "*") == 0)
-        return NULL; /* leads every agency */
-    GPtrArray *a = g_ptr_array_new();
-    g_ptr_array_add(a, g_strdup(se->agency));
-    g_ptr_array_add(a, g_strdup("command"));
-    if ((se->roles & CORE_ROLE_leader) && se->leads) {
-        char **leads = g_strsplit(se->leads, ",", -1);
-        for (char **l = leads; *l; l++)
-            if (**l)
-                g_ptr_array_add(a, g_strdup(*l));
-        g_strfreev(leads);
     }
-    g_ptr_array_add(a, NULL);
-    return (char **)g_ptr_array_free(a, FALSE);
 }
 
 /* ---- sessions ---- */
@@ -286,11 +280,9 @@ static void session_create(web_req *req)
     json_t *u = json_object_get(body, "username"), *p = json_object_get(body, "password");
     if (!json_is_string(u) || !json_is_string(p) || json_string_length(u) > 64 ||
         json_string_length(p) > CORE_PASSWORD_MAX) {
+        reply_invalid(req, json_is_string(u) ? "password" : "username",
+                      "\"username\" and \"password\" are required strings");
         json_decref(body);
-        web_reply_json(req, 400,
-                       json_pack("{s{ssssss}}", "error", "code", "invalid_field", "message",
-                                 "\"username\" and \"password\" are required strings", "field",
-                                 json_is_string(u) ? "password" : "username"));
         return;
     }
     int rc = core_sessions_login(req->srv->deps.sessions, json_string_value(u),
@@ -351,16 +343,17 @@ static void audit_read(sqlite3 *db, void *arg)
     if (op->outcome)
         sqlite3_bind_text(s, 4, op->outcome, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 5, op->limit);
+    static const char *const names[] = {"actor",   "action", "object", "source",
+                                        "outcome", "detail", "hash"};
     while (sqlite3_step(s) == SQLITE_ROW) {
         char at[32];
         core_iso8601(sqlite3_column_int64(s, 1), at, sizeof at);
-        json_array_append_new(
-            op->rows,
-            json_pack("{sIsssssssssssssssss}", "seq", (json_int_t)sqlite3_column_int64(s, 0), "at",
-                      at, "actor", sqlite3_column_text(s, 2), "action", sqlite3_column_text(s, 3),
-                      "object", sqlite3_column_text(s, 4), "source", sqlite3_column_text(s, 5),
-                      "outcome", sqlite3_column_text(s, 6), "detail", sqlite3_column_text(s, 7),
-                      "hash", sqlite3_column_text(s, 8)));
+        json_t *row = json_pack("{sIss}", "seq", (json_int_t)sqlite3_column_int64(s, 0), "at", at);
+        for (int i = 0; i < (int)G_N_ELEMENTS(names); i++) {
+            const char *v = (const char *)sqlite3_column_text(s, 2 + i);
+            json_object_set_new(row, names[i], json_string(v ? v : ""));
+        }
+        json_array_append_new(op->rows, row);
     }
     sqlite3_finalize(s);
 }
@@ -404,46 +397,248 @@ static void audit_list(web_req *req)
     }
 }
 
-/* ---- users (read) ---- */
+/* ---- users ---- */
+
+static json_t *user_json(const core_user *u, int64_t now)
+{
+    char *roles = core_roles_format(u->roles);
+    json_t *j = json_pack("{sIsssssssssssssb}", "id", (json_int_t)u->id, "username", u->username,
+                          "display_name", u->display_name, "agency", u->agency, "roles", roles,
+                          "leads", u->leads ? u->leads : "", "state",
+                          u->disabled                ? "disabled"
+                          : u->locked_until_ms > now ? "locked"
+                                                     : "active",
+                          "disabled", u->disabled);
+    g_free(roles);
+    return j;
+}
+
+typedef struct {
+    web_req *req;
+    char **agencies; /* visible agencies, NULL: all */
+    json_t *rows;
+} users_op;
 
 static void users_read(sqlite3 *db, void *arg)
 {
-    audit_op *op = arg;
+    users_op *op = arg;
     GPtrArray *list = core_users_list(db);
     op->rows = json_array();
     int64_t now = core_now_ms();
     for (guint i = 0; i < list->len; i++) {
         core_user *u = list->pdata[i];
-        char *roles = core_roles_format(u->roles);
-        json_array_append_new(op->rows,
-                              json_pack("{sIsssssssssssb}", "id", (json_int_t)u->id, "username",
-                                        u->username, "display_name", u->display_name, "agency",
-                                        u->agency, "roles", roles, "leads", u->leads, "state",
-                                        u->disabled                ? "disabled"
-                                        : u->locked_until_ms > now ? "locked"
-                                                                   : "active",
-                                        "disabled", u->disabled));
-        g_free(roles);
+        if (!op->agencies || g_strv_contains((const char *const *)op->agencies, u->agency))
+            json_array_append_new(op->rows, user_json(u, now));
     }
     g_ptr_array_free(list, TRUE);
 }
 
 static void users_done(void *arg)
 {
-    audit_op *op = arg;
+    users_op *op = arg;
     web_reply_json(op->req, 200, json_pack("{so}", "users", op->rows));
+    g_strfreev(op->agencies);
     g_free(op);
 }
 
 static void users_list(web_req *req)
 {
-    audit_op *op = g_new0(audit_op, 1);
+    users_op *op = g_new0(users_op, 1);
     op->req = req;
+    op->agencies = core_readable_agencies(req->session, CORE_ACT_USERS_READ);
     int rc = core_store_read(req->srv->deps.store, users_read, users_done, op);
     if (rc) {
+        g_strfreev(op->agencies);
         g_free(op);
         web_reply_core_error(req, rc);
     }
+}
+
+/* A string field, or an array of strings joined with commas; NULL if neither. */
+static char *csv_field(json_t *v)
+{
+    if (json_is_string(v))
+        return g_strdup(json_string_value(v));
+    if (!json_is_array(v))
+        return NULL;
+    GString *out = g_string_new("");
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x)
+    {
+        if (!json_is_string(x) || strchr(json_string_value(x), ',')) {
+            g_string_free(out, TRUE);
+            return NULL;
+        }
+        g_string_append_printf(out, "%s%s", i ? "," : "", json_string_value(x));
+    }
+    return g_string_free(out, FALSE);
+}
+
+typedef struct {
+    web_req *req;
+    core_sessions *sessions;
+    core_user user;
+    char *password, *actor;
+    char hash[128];
+    int hash_rc, disabled;
+    int64_t id;
+} user_op;
+
+static void user_op_free(user_op *op)
+{
+    if (op->password)
+        sodium_memzero(op->password, strlen(op->password));
+    g_free(op->password);
+    g_free(op->actor);
+    g_free(op->user.username);
+    g_free(op->user.display_name);
+    g_free(op->user.agency);
+    g_free(op->user.leads);
+    g_free(op);
+}
+
+static int user_insert(core_txn *txn, void *arg)
+{
+    user_op *op = arg;
+    op->user.password_hash = op->hash;
+    return core_user_insert(txn, &op->user, op->actor, op->req->peer, &op->id);
+}
+
+static void user_inserted(int rc, GPtrArray *events, void *arg)
+{
+    user_op *op = arg;
+    if (rc == CORE_ECONFLICT) {
+        web_reply_error(op->req, 409, "conflict", "user '%s' already exists", op->user.username);
+    } else if (rc) {
+        web_reply_core_error(op->req, rc);
+    } else {
+        op->user.id = op->id;
+        web_req_add_header(op->req, "location", "/api/v1/users");
+        web_reply_json(op->req, 201, json_pack("{so}", "user", user_json(&op->user, 0)));
+    }
+    user_op_free(op);
+}
+
+static void user_hash(void *arg)
+{
+    user_op *op = arg;
+    op->hash_rc = core_password_hash(op->password, op->hash);
+}
+
+static void user_hashed(void *arg)
+{
+    user_op *op = arg;
+    int rc = op->hash_rc
+                 ? op->hash_rc
+                 : core_store_write(op->req->srv->deps.store, user_insert, user_inserted, op);
+    if (rc) {
+        web_reply_core_error(op->req, rc);
+        user_op_free(op);
+    }
+}
+
+static void user_create(web_req *req)
+{
+    json_t *body = web_req_json(req);
+    if (!body)
+        return;
+    const char *username = json_string_value(json_object_get(body, "username"));
+    const char *display = json_string_value(json_object_get(body, "display_name"));
+    const char *agency = json_string_value(json_object_get(body, "agency"));
+    const char *password = json_string_value(json_object_get(body, "password"));
+    char *roles = csv_field(json_object_get(body, "roles"));
+    json_t *leads_v = json_object_get(body, "leads");
+    char *leads = leads_v ? csv_field(leads_v) : g_strdup("");
+    char *field = NULL, *message = NULL;
+    unsigned bits = 0;
+    const char *weak = password ? core_password_weakness(password) : "a password is required";
+    if (!roles || !leads) {
+        reply_invalid(req, roles ? "leads" : "roles", "a string or an array of strings");
+    } else if (core_user_check(username, display, roles, agency, leads, req->srv->cfg->agencies,
+                               &bits, &field, &message)) {
+        reply_invalid(req, field, message);
+    } else if (weak) {
+        reply_invalid(req, "password", weak);
+    } else {
+        user_op *op = g_new0(user_op, 1);
+        op->req = req;
+        op->actor = g_strdup(req->session->username);
+        op->password = g_strdup(password);
+        op->user.username = g_strdup(username);
+        op->user.display_name = g_strdup(display ? display : username);
+        op->user.agency = g_strdup(agency);
+        op->user.leads = g_strdup(leads);
+        op->user.roles = bits;
+        int rc = core_work_submit(req->srv->deps.loop, user_hash, user_hashed, op);
+        if (rc) {
+            user_op_free(op);
+            web_reply_core_error(req, rc);
+        }
+    }
+    g_free(field);
+    g_free(message);
+    g_free(roles);
+    g_free(leads);
+    json_decref(body);
+}
+
+static int user_set_disabled(core_txn *txn, void *arg)
+{
+    user_op *op = arg;
+    return core_user_set_disabled(txn, op->id, op->disabled, op->actor, op->req->peer);
+}
+
+static void user_updated(int rc, GPtrArray *events, void *arg)
+{
+    user_op *op = arg;
+    if (rc == CORE_ENOTFOUND) {
+        web_reply_error(op->req, 404, "not_found", "no user %" G_GINT64_FORMAT, op->id);
+    } else if (rc) {
+        web_reply_core_error(op->req, rc);
+    } else {
+        /* A disabled user's sessions and WebSockets end now, not at the next poll. */
+        core_sessions_refresh(op->sessions);
+        web_reply_json(
+            op->req, 200,
+            json_pack("{s{sIsb}}", "user", "id", (json_int_t)op->id, "disabled", op->disabled));
+    }
+    user_op_free(op);
+}
+
+static void user_update(web_req *req)
+{
+    const char *idtext = web_param(&req->params, "id");
+    char *end;
+    errno = 0;
+    long long id = strtoll(idtext, &end, 10);
+    if (errno || *end || id <= 0) {
+        web_reply_error(req, 400, "invalid_parameter", "user id must be a positive integer");
+        return;
+    }
+    json_t *body = web_req_json(req);
+    if (!body)
+        return;
+    json_t *disabled = json_object_get(body, "disabled");
+    if (!json_is_boolean(disabled) || json_object_size(body) != 1) {
+        reply_invalid(req, "disabled",
+                      "the one field that can change is \"disabled\" (true or false)");
+    } else if (id == req->session->user_id && json_is_true(disabled)) {
+        reply_invalid(req, "disabled", "you cannot disable your own account");
+    } else {
+        user_op *op = g_new0(user_op, 1);
+        op->req = req;
+        op->sessions = req->srv->deps.sessions;
+        op->actor = g_strdup(req->session->username);
+        op->id = id;
+        op->disabled = json_is_true(disabled);
+        int rc = core_store_write(req->srv->deps.store, user_set_disabled, user_updated, op);
+        if (rc) {
+            user_op_free(op);
+            web_reply_core_error(req, rc);
+        }
+    }
+    json_decref(body);
 }
 
 void web_api_register(web_server *srv)
@@ -461,6 +656,8 @@ void web_api_register(web_server *srv)
         {WEB_GET, "/api/v1/journal/{id}", journal_get, CORE_ACT_JOURNAL_READ},
         {WEB_GET, "/api/v1/audit", audit_list, CORE_ACT_AUDIT_READ},
         {WEB_GET, "/api/v1/users", users_list, CORE_ACT_USERS_READ},
+        {WEB_POST, "/api/v1/users", user_create, CORE_ACT_USERS_MANAGE},
+        {WEB_PATCH, "/api/v1/users/{id}", user_update, CORE_ACT_USERS_MANAGE},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(routes); i++)
         web_router_add(srv->router, routes[i].method, routes[i].pattern, (void *)&routes[i]);

@@ -1,14 +1,101 @@
 /*
- * demo.c — the demo's simulated duty officer: writes a realistic journal
- * entry at a fixed interval through the same path as the API (validation,
- * store, bus), so the demo exercises the real system rather than a side door.
+ * demo.c — the demo's accounts and its simulated duty officer, who writes a
+ * realistic journal entry at a fixed interval through the same path as the
+ * API (validation, store, bus), so the demo exercises the real system rather
+ * than a side door.
  */
 #include "demo.h"
 
+#include "../core/auth.h"
+#include "../core/core.h"
 #include "../core/log.h"
 #include "../dispatch/dispatch.h"
 
 #include <glib.h>
+#include <sodium.h>
+#include <string.h>
+
+/* One account per kind of user, all with the published demo password. */
+static const struct {
+    const char *username, *display_name, *agency, *roles, *leads;
+} demo_users[] = {
+    {"operator", "System Operator 系统运维", "command", "operator", ""},
+    {"duty", "Zhang Wei 张伟", "command", "dispatcher,supervisor", ""},
+    {"calltaker", "Liu Yang 刘洋", "command", "call_taker", ""},
+    {"police", "Wang Fang 王芳", "police", "dispatcher", ""},
+    {"fire", "Li Na 李娜", "fire", "dispatcher", ""},
+    {"ems", "Chen Jie 陈杰", "ems", "dispatcher", ""},
+    {"water", "Zhao Lei 赵磊", "water", "crew", ""},
+    {"leader", "Deputy Mayor 副市长", "government", "leader", "*"},
+    {"auditor", "Sun Li 孙丽", "government", "auditor", ""},
+};
+
+typedef struct {
+    char hashes[G_N_ELEMENTS(demo_users)][128];
+    int created;
+} accounts_op;
+
+/* Creates the demo accounts when the state has no users at all. */
+static int accounts_write(core_txn *txn, void *arg)
+{
+    accounts_op *op = arg;
+    sqlite3_stmt *s = core_txn_prepare(txn, "SELECT count(*) FROM users");
+    if (!s || sqlite3_step(s) != SQLITE_ROW)
+        return CORE_EDB;
+    int64_t existing = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (existing > 0)
+        return 0;
+    for (size_t i = 0; i < G_N_ELEMENTS(demo_users); i++) {
+        core_user u = {0};
+        u.username = (char *)demo_users[i].username;
+        u.display_name = (char *)demo_users[i].display_name;
+        u.agency = (char *)demo_users[i].agency;
+        u.leads = (char *)demo_users[i].leads;
+        char *err = NULL;
+        if (core_roles_parse(demo_users[i].roles, &u.roles, &err)) {
+            g_free(err);
+            return CORE_EINVAL;
+        }
+        u.password_hash = op->hashes[i];
+        int64_t id;
+        int rc = core_user_insert(txn, &u, "demo", "local", &id);
+        if (rc)
+            return rc;
+    }
+    op->created = 1;
+    return 0;
+}
+
+static void accounts_done(int rc, GPtrArray *events, void *arg)
+{
+    accounts_op *op = arg;
+    if (rc)
+        log_error("demo.accounts", "error=\"%s\"", core_strerror(rc));
+    else if (op->created)
+        log_warn("demo.accounts",
+                 "users=%zu password=\"%s\" note=\"demo accounts with a published password;"
+                 " never use --demo with real data\"",
+                 G_N_ELEMENTS(demo_users), WEB_DEMO_PASSWORD);
+    sodium_memzero(op, sizeof *op);
+    g_free(op);
+}
+
+int web_demo_accounts(core_store *store)
+{
+    accounts_op *op = g_new0(accounts_op, 1);
+    for (size_t i = 0; i < G_N_ELEMENTS(demo_users); i++) {
+        int rc = core_password_hash(WEB_DEMO_PASSWORD, op->hashes[i]);
+        if (rc) {
+            g_free(op);
+            return rc;
+        }
+    }
+    int rc = core_store_write(store, accounts_write, accounts_done, op);
+    if (rc)
+        g_free(op);
+    return rc;
+}
 
 struct web_demo {
     core_store *store;

@@ -352,11 +352,18 @@ static web_req *req_new(web_server *srv, struct lws *wsi, web_method m, const ch
     return req;
 }
 
-void web_reply_forbidden(web_req *req, const char *action, const char *object)
+static void forbidden_recorded(void *arg)
 {
-    core_sessions_audit_denied(req->srv->deps.sessions, req->session ? req->session->username : "",
-                               action, object, req->peer, req->path);
-    web_reply_error(req, 403, "forbidden", "your role does not allow %s", action);
+    web_req *req = arg;
+    web_reply_error(req, 403, "forbidden", "you may not %s here", req->denied_action);
+}
+
+/* The 403 goes out once the refusal is on record. */
+void web_reply_forbidden(web_req *req, const char *actor, const char *action, const char *object)
+{
+    g_strlcpy(req->denied_action, action, sizeof req->denied_action);
+    core_sessions_audit_denied(req->srv->deps.sessions, actor, action, object, req->peer,
+                               web_method_name(req->method), forbidden_recorded, req);
 }
 
 /* The route's action, with /metrics public when configured so. */
@@ -382,7 +389,8 @@ static void dispatch(web_req *req)
             return;
         }
         if (action >= 0 && !core_may(req->session, (core_action)action, NULL)) {
-            web_reply_forbidden(req, core_action_name((core_action)action), req->path);
+            web_reply_forbidden(req, req->session->username, core_action_name((core_action)action),
+                                req->path);
             req->session = NULL;
             return;
         }
@@ -413,7 +421,7 @@ static int authenticate_early(web_req *req, struct lws *wsi)
         return 0;
     if (req->token) /* a presented but bad token is a denied attempt */
         core_sessions_audit_denied(req->srv->deps.sessions, "", "session.check", req->path,
-                                   req->peer, why);
+                                   req->peer, why, NULL, NULL);
     /* An unread body cannot stay on a keep-alive connection. */
     req->close_after = req->method == WEB_POST || req->method == WEB_PUT ||
                        req->method == WEB_PATCH || req->method == WEB_DELETE;

@@ -40,8 +40,9 @@ struct web_req {
     const char *route; /* pattern, for metrics */
     char peer[64];     /* client address, for the audit trail */
     const web_route *rt;
-    char *token;           /* bearer token, while the request needs it */
-    core_session *session; /* valid during the synchronous part of a handler only */
+    char *token;            /* bearer token, while the request needs it */
+    core_session *session;  /* valid during the synchronous part of a handler only */
+    char denied_action[32]; /* for the 403 sent once the refusal is recorded */
     int64_t started_us;
     /* private */
     struct lws *wsi; /* NULL once the connection closed */
@@ -86,10 +87,8 @@ void web_req_add_header(web_req *req, const char *name, const char *value);
 
 /* Query parameter value (URL-decoded) or NULL; owned by the request. */
 const char *web_query_get(const web_req *req, const char *name);
-/* Replies 403 and records the denied attempt in the audit trail. */
-void web_reply_forbidden(web_req *req, const char *action, const char *object);
-/* The agencies whose records the request's user may read (NULL-terminated, g_strfreev). */
-char **web_visible_agencies(const web_req *req);
+/* Replies 403 and records actor's denied attempt in the audit trail. */
+void web_reply_forbidden(web_req *req, const char *actor, const char *action, const char *object);
 
 /* Parses the body as a JSON object; replies 400 and returns NULL if it is not one. */
 json_t *web_req_json(web_req *req);

@@ -131,6 +131,11 @@ static int start(app *a, const char *argv0)
         g_free(err);
         return 1;
     }
+    /* Before serving: the accounts' write is first in the store's queue. */
+    if (a->cfg.demo && web_demo_accounts(a->store) != 0) {
+        fprintf(stderr, "citycmd: cannot create the demo accounts\n");
+        return 1;
+    }
     a->sessions = core_sessions_new(a->store, a->loop, a->cfg.session_idle, a->cfg.session_lifetime,
                                     a->cfg.lockout_failures, a->cfg.lockout_seconds);
     core_sessions_load(a->sessions);

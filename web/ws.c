@@ -303,7 +303,7 @@ static void on_subscribe(ws_client *c, web_envelope *env, int on)
     web_server *srv = c->srv;
     if (on && !core_may(c->session, CORE_ACT_EVENTS_READ, NULL)) {
         core_sessions_audit_denied(srv->deps.sessions, c->session->username, "events.read",
-                                   "ws/subscribe", c->peer, "");
+                                   "ws/subscribe", c->peer, "", NULL, NULL);
         send_error(c, env->id, "forbidden", "your role does not allow events.read");
         return;
     }
@@ -531,13 +531,13 @@ static int filter_connection(struct lws *wsi, web_server *srv, ws_pss *pss)
     } else if (!origin_allowed(wsi, srv)) {
         why = "origin_not_allowed";
         core_sessions_audit_denied(srv->deps.sessions, "", "ws.connect", "/ws", peer,
-                                   "origin not allowed");
+                                   "origin not allowed", NULL, NULL);
     } else if (!s) {
         why = "unauthorized";
         status = HTTP_STATUS_UNAUTHORIZED;
         if (pss->token[0])
             core_sessions_audit_denied(srv->deps.sessions, "", "ws.connect", "/ws", peer,
-                                       session_why);
+                                       session_why, NULL, NULL);
     } else if (srv->draining) {
         why = "shutting_down";
         status = HTTP_STATUS_SERVICE_UNAVAILABLE;

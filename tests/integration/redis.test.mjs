@@ -102,7 +102,7 @@ function assertStreamEntry(e, entry) {
   assert.equal(e.fields.actor, entry.author);
   assert.equal(e.fields.subject, `journal/${entry.id}`);
   assert.equal(e.fields.at, entry.at);
-  assert.deepEqual(JSON.parse(e.fields.data), { id: entry.id, kind: entry.kind, text: entry.text });
+  assert.deepEqual(JSON.parse(e.fields.data), { id: entry.id, kind: entry.kind, text: entry.text, agency: entry.agency });
 }
 
 // ---------------------------------------------------------------- publishing, outage, return, restart

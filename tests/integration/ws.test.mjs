@@ -324,7 +324,7 @@ describe('ws protocol', () => {
     assert.equal(ev.data.actor, entry.author);
     assert.equal(ev.data.subject, `journal/${entry.id}`);
     assert.equal(ev.data.at, entry.at);
-    assert.deepEqual(ev.data.data, { id: entry.id, kind: 'instruction', text: 'Flooding on Elm St' });
+    assert.deepEqual(ev.data.data, { id: entry.id, kind: 'instruction', text: 'Flooding on Elm St', agency: 'command' });
     assert.equal((await b.next((m) => m.type === 'event')).data.seq, entry.seq);
 
     a.send({ type: 'unsubscribe', id: 'ua', data: { topics: ['events'] } });
