@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef enum { T_STR, T_INT, T_BOOL, T_HOSTPORT } opt_type;
 
@@ -79,6 +80,11 @@ static const opt options[] = {
      "extra browser origins allowed to open the WebSocket (the server's own always are)"},
     {"metrics-public", T_BOOL, F(metrics_public), "true", 0, 0, NULL,
      "serve /metrics without a session (for Prometheus scrapers)"},
+    {"tls-cert", T_STR, F(tls_cert), "", 0, 0, "FILE",
+     "serve HTTPS and WSS with this PEM certificate (chain) and --tls-key"},
+    {"tls-key", T_STR, F(tls_key), "", 0, 0, "FILE", "the PEM private key of --tls-cert"},
+    {"allow-plain-http", T_BOOL, F(allow_plain_http), "false", 0, 0, NULL,
+     "serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)"},
     {"drain-timeout-ms", T_INT, F(drain_timeout_ms), "4000", 100, 60000, "MS",
      "on SIGTERM, how long to finish pending work before exiting"},
 };
@@ -279,6 +285,37 @@ static int apply_flags(core_config *cfg, int argc, char **argv, char **err)
     return CORE_CONFIG_RUN;
 }
 
+int core_config_is_loopback(const char *host)
+{
+    return strcmp(host, "localhost") == 0 || g_str_has_prefix(host, "127.") ||
+           strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0;
+}
+
+/* Rules between options. */
+static int check_combined(core_config *cfg, char **err)
+{
+    int cert = cfg->tls_cert && *cfg->tls_cert, key = cfg->tls_key && *cfg->tls_key;
+    if (cert != key) {
+        *err = g_strdup("--tls-cert and --tls-key go together");
+        return CORE_EINVAL;
+    }
+    const char *files[] = {cfg->tls_cert, cfg->tls_key};
+    for (int i = 0; cert && i < 2; i++) {
+        if (!g_file_test(files[i], G_FILE_TEST_IS_REGULAR) || access(files[i], R_OK) != 0) {
+            *err = g_strdup_printf("--%s %s: not a readable file", i ? "tls-key" : "tls-cert",
+                                   files[i]);
+            return CORE_EINVAL;
+        }
+    }
+    if (!cert && !cfg->allow_plain_http && !core_config_is_loopback(cfg->http.host)) {
+        *err = g_strdup_printf("refusing to serve plain HTTP on %s: give --tls-cert and --tls-key,"
+                               " or --allow-plain-http when a TLS proxy stands in front",
+                               cfg->http.host);
+        return CORE_EINVAL;
+    }
+    return 0;
+}
+
 int core_config_parse(core_config *cfg, int argc, char **argv, char **err)
 {
     *err = NULL;
@@ -288,6 +325,8 @@ int core_config_parse(core_config *cfg, int argc, char **argv, char **err)
         rc = apply_key_file(cfg, file, err);
     if (!rc)
         rc = apply_flags(cfg, argc, argv, err);
+    if (rc == CORE_CONFIG_RUN)
+        rc = check_combined(cfg, err);
     return rc;
 }
 

@@ -47,7 +47,12 @@ typedef struct core_config {
     int lockout_seconds;
     char *allowed_origins;
     int metrics_public;
+    char *tls_cert, *tls_key;
+    int allow_plain_http;
 } core_config;
+
+/* 127.x, ::1 or localhost. */
+int core_config_is_loopback(const char *host);
 
 enum { CORE_CONFIG_RUN = 0, CORE_CONFIG_HELP = 1, CORE_CONFIG_VERSION = 2 };
 

@@ -28,7 +28,8 @@ CITYCMD_BIN=build/asan/citycmd CITYCMD_MEMORY_FACTOR=2 \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=4 \
   node --test tests/integration/http.test.mjs tests/integration/ws.test.mjs \
   tests/integration/redis.test.mjs tests/integration/lifecycle.test.mjs \
-  tests/integration/admin.test.mjs tests/integration/auth.test.mjs | tee -a "$log"
+  tests/integration/admin.test.mjs tests/integration/auth.test.mjs \
+  tests/integration/tls.test.mjs | tee -a "$log"
 
 echo "== integration and browser tests against build/citycmd" >&2
 node --test tests/integration/*.test.mjs tests/browser/*.test.mjs | tee -a "$log"

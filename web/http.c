@@ -437,7 +437,7 @@ static int body_expected(struct lws *wsi, web_method m)
     char cl[32] = "";
     if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
         return g_ascii_strtoll(cl, NULL, 10) > 0;
-    return lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    return 0; /* a body needs a Content-Length (chunked ones get 411) */
 }
 
 static int on_http(struct lws *wsi, web_server *srv, http_pss *pss)
@@ -465,8 +465,16 @@ static int on_http(struct lws *wsi, web_server *srv, http_pss *pss)
         if (authenticate_early(req, wsi))
             return 0;
         char cl[32] = "";
-        if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-            g_ascii_strtoll(cl, NULL, 10) > srv->cfg->http_max_body) {
+        int has_length = lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+        /* The HTTP/1.1 library does not undo chunked request bodies: ask for a length
+         * rather than wait for a body that never completes. */
+        if (!has_length && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+            req->close_after = 1;
+            web_reply_error(req, 411, "length_required",
+                            "send the body with a Content-Length, not chunked");
+            return 0;
+        }
+        if (has_length && g_ascii_strtoll(cl, NULL, 10) > srv->cfg->http_max_body) {
             req->close_after = 1;
             web_reply_error(req, 413, "too_large", "request body over %d bytes",
                             srv->cfg->http_max_body);
@@ -498,8 +506,14 @@ static int on_http(struct lws *wsi, web_server *srv, http_pss *pss)
             pss->req = NULL;
             req->wsi = NULL;
             req_unref(req); /* connection reference */
-            int n = lws_serve_http_file(wsi, file, mime_for(file), static_headers,
-                                        (int)strlen(static_headers));
+            /* Over TLS, browsers are told to use nothing else for a year. */
+            char *headers = g_strconcat(static_headers,
+                                        srv->cfg->tls_cert && *srv->cfg->tls_cert
+                                            ? "strict-transport-security: max-age=31536000\r\n"
+                                            : "",
+                                        NULL);
+            int n = lws_serve_http_file(wsi, file, mime_for(file), headers, (int)strlen(headers));
+            g_free(headers);
             g_free(file);
             if (n < 0)
                 return -1;

@@ -125,18 +125,40 @@ web_server *web_server_new(const web_deps *deps, char **err)
     info.server_string = "citycmd";
     info.count_threads = 1;
     info.fd_limit_per_thread = 0;
+    int tls = srv->cfg->tls_cert && *srv->cfg->tls_cert;
+    if (tls) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = srv->cfg->tls_cert;
+        info.ssl_private_key_filepath = srv->cfg->tls_key;
+        /* TLS 1.2 at least; the library's default ciphers otherwise. */
+        info.ssl_options_set =
+            SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+    }
 
     srv->ctx = lws_create_context(&info);
     if (!srv->ctx) {
-        *err = g_strdup_printf("cannot listen on %s:%d (address in use or not available)", host,
-                               srv->cfg->http.port);
+        *err =
+            tls ? g_strdup_printf("cannot serve TLS on %s:%d: check that --tls-cert %s and"
+                                  " --tls-key %s are a matching PEM certificate and key",
+                                  host, srv->cfg->http.port, srv->cfg->tls_cert, srv->cfg->tls_key)
+                : g_strdup_printf("cannot listen on %s:%d (address in use or not available)", host,
+                                  srv->cfg->http.port);
         web_server_free(srv);
         return NULL;
     }
     srv->vhost = lws_get_vhost_by_name(srv->ctx, "citycmd");
     srv->port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : srv->cfg->http.port;
-    log_info("http.listen", "addr=%s port=%d static=%s", host, srv->port,
-             srv->static_dir ? srv->static_dir : "-");
+    log_info("http.listen", "addr=%s port=%d scheme=%s static=%s", host, srv->port,
+             tls ? "https" : "http", srv->static_dir ? srv->static_dir : "-");
+    if (!tls && core_config_is_loopback(host))
+        log_info("http.plain", "note=\"plain HTTP on loopback only; give --tls-cert and --tls-key"
+                               " to serve other machines\"");
+    else if (!tls)
+        log_warn("http.plain",
+                 "addr=%s note=\"plain HTTP off loopback (--allow-plain-http):"
+                 " passwords and tokens cross the network unencrypted unless a TLS"
+                 " proxy stands in front\"",
+                 host);
     return srv;
 }
 

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { BIN, ROOT, startServer, get, post, request, tempDir, freePort, sleep } from '../lib/harness.mjs';
+import http from 'node:http';
+import { BIN, ROOT, startServer, get, post, request, tempDir, freePort, sleep, authHeader } from '../lib/harness.mjs';
 
 test('answers /healthz within 1 s of start', async () => {
   const port = await freePort();
@@ -94,6 +95,24 @@ describe('HTTP API', () => {
     assert.equal(r.body.error.code, 'too_large');
     // The server still works afterwards.
     assert.equal((await get(s.url, '/healthz')).status, 200);
+  });
+
+  test('a chunked body (no Content-Length) is 411 at once, not left waiting', async () => {
+    const t0 = Date.now();
+    const r = await new Promise((resolve, reject) => {
+      const req = http.request(`${s.url}/api/v1/journal`, { method: 'POST',
+        headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked', ...authHeader(s.url) } }, (res) => {
+        let text = '';
+        res.on('data', (d) => { text += d; });
+        res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(text) }));
+      });
+      req.on('error', reject);
+      req.write('{"text":');
+      req.end('"chunked"}');
+    });
+    assert.equal(r.status, 411);
+    assert.equal(r.body.error.code, 'length_required');
+    assert.ok(Date.now() - t0 < 2000);
   });
 
   test('bad query parameters are 400 naming the parameter', async () => {

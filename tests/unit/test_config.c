@@ -43,9 +43,9 @@ static void test_flags(void **state)
 {
     core_config c;
     char *err;
-    assert_int_equal(parse(&c, &err, "--http", "0.0.0.0:9000", "--state=/tmp/x", "--demo",
-                           "--no-group-commit", "--workers", "4", "--redis",
-                           "redis://127.0.0.1:6380/2", NULL),
+    assert_int_equal(parse(&c, &err, "--http", "0.0.0.0:9000", "--allow-plain-http",
+                           "--state=/tmp/x", "--demo", "--no-group-commit", "--workers", "4",
+                           "--redis", "redis://127.0.0.1:6380/2", NULL),
                      CORE_CONFIG_RUN);
     assert_string_equal(c.http.host, "0.0.0.0");
     assert_int_equal(c.http.port, 9000);
@@ -96,6 +96,39 @@ static char *write_file(const char *text)
     close(fd);
     g_file_set_contents(path, text, -1, NULL);
     return path;
+}
+
+/* Plain HTTP stays on loopback unless told; TLS needs both files, readable. */
+static void test_transport_rules(void **state)
+{
+    core_config c;
+    char *err;
+    char *pem = write_file("not checked here: the server reports a bad certificate\n");
+    assert_int_equal(parse(&c, &err, "--http", "0.0.0.0:9000", NULL), CORE_EINVAL);
+    assert_non_null(strstr(err, "refusing to serve plain HTTP on 0.0.0.0"));
+    g_free(err);
+    core_config_clear(&c);
+    assert_int_equal(parse(&c, &err, "--http", "192.168.1.5:80", NULL), CORE_EINVAL);
+    g_free(err);
+    core_config_clear(&c);
+    assert_int_equal(parse(&c, &err, "--http", "localhost:80", NULL), CORE_CONFIG_RUN);
+    core_config_clear(&c);
+    assert_int_equal(parse(&c, &err, "--tls-cert", pem, NULL), CORE_EINVAL);
+    assert_non_null(strstr(err, "go together"));
+    g_free(err);
+    core_config_clear(&c);
+    assert_int_equal(parse(&c, &err, "--http", "0.0.0.0:443", "--tls-cert", "/nonexistent.pem",
+                           "--tls-key", pem, NULL),
+                     CORE_EINVAL);
+    assert_non_null(strstr(err, "--tls-cert /nonexistent.pem: not a readable file"));
+    g_free(err);
+    core_config_clear(&c);
+    assert_int_equal(
+        parse(&c, &err, "--http", "0.0.0.0:443", "--tls-cert", pem, "--tls-key", pem, NULL),
+        CORE_CONFIG_RUN);
+    core_config_clear(&c);
+    g_unlink(pem);
+    g_free(pem);
 }
 
 static void test_key_file_and_precedence(void **state)
@@ -174,6 +207,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_transport_rules),
         cmocka_unit_test(test_errors_name_the_flag),
         cmocka_unit_test(test_key_file_and_precedence),
         cmocka_unit_test(test_key_file_errors),
