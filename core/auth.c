@@ -320,14 +320,20 @@ int core_user_login_failed(core_txn *txn, int64_t id, const char *source, int li
 {
     int64_t now = core_now_ms();
     sqlite3_stmt *s = core_txn_prepare(
-        txn, "UPDATE users SET failed_logins = failed_logins + 1,"
-             " locked_until_ms = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until_ms END"
-             " WHERE id = ? RETURNING failed_logins, username");
+        txn,
+        /* After a lock has run out, counting starts again. */
+        "UPDATE users SET failed_logins = CASE WHEN locked_until_ms BETWEEN 1 AND ?4 THEN 1"
+        " ELSE failed_logins + 1 END,"
+        " locked_until_ms = CASE WHEN (CASE WHEN locked_until_ms BETWEEN 1 AND ?4 THEN 1"
+        " ELSE failed_logins + 1 END) >= ?1 THEN ?2 WHEN locked_until_ms <= ?4 THEN 0"
+        " ELSE locked_until_ms END"
+        " WHERE id = ?3 RETURNING failed_logins, username");
     if (!s)
         return CORE_EDB;
     sqlite3_bind_int(s, 1, limit);
     sqlite3_bind_int64(s, 2, now + lock_ms);
     sqlite3_bind_int64(s, 3, id);
+    sqlite3_bind_int64(s, 4, now);
     int step = sqlite3_step(s);
     if (step != SQLITE_ROW)
         return step == SQLITE_DONE ? CORE_ENOTFOUND : core_txn_check(txn, step);

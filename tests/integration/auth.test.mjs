@@ -276,6 +276,8 @@ describe('sessions', () => {
     assert.ok(rows.filter((r) => r === 'session.login:denied:account locked').length >= 2);
     assert.equal(sql(s.stateDir, "SELECT detail FROM audit WHERE actor = 'nobody.here' ORDER BY seq DESC LIMIT 1"), 'unknown user');
     await sleep(3200);
+    // The lock ran out: counting starts again, so one more typo does not re-lock.
+    assert.equal((await wrong(bob.username)).status, 401);
     assert.equal(typeof await login(s.url, bob.username, bob.password), 'string', 'unlocked after --lockout-seconds');
     // The defaults are the documented ones.
     const help = spawnSync(BIN, ['--help'], { encoding: 'utf8' }).stdout;
