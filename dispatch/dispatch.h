@@ -35,7 +35,7 @@ int disp_journal_add(core_store *st, const json_t *body, const char *actor, cons
  * `before` (0: from the newest), at most limit (1..500). done gets an array. */
 int disp_journal_list(core_store *st, char **agencies, int64_t before, int limit,
                       disp_json_done done, void *arg);
-/* done gets the entry, or rc CORE_ENOTFOUND (also when not of the given agencies). */
-int disp_journal_get(core_store *st, char **agencies, int64_t id, disp_json_done done, void *arg);
+/* done gets the entry (whose "agency" the caller authorizes), or rc CORE_ENOTFOUND. */
+int disp_journal_get(core_store *st, int64_t id, disp_json_done done, void *arg);
 
 #endif

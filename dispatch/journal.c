@@ -215,19 +215,14 @@ static void get_read(sqlite3 *db, void *arg)
     jop *op = arg;
     sqlite3_stmt *s;
     op->rc = CORE_ENOTFOUND;
-    char *filter = agency_filter(op->agencies);
-    char *sql = g_strdup_printf("SELECT id, seq, at_ms, kind, text, author, agency FROM journal"
-                                " WHERE id = ?%s",
-                                filter);
-    int prepared = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-    g_free(sql);
-    g_free(filter);
-    if (prepared != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, seq, at_ms, kind, text, author, agency FROM journal"
+                           " WHERE id = ?",
+                           -1, &s, NULL) != SQLITE_OK) {
         op->rc = CORE_EDB;
         return;
     }
     sqlite3_bind_int64(s, 1, op->id);
-    bind_agencies(s, 2, op->agencies);
     if (sqlite3_step(s) == SQLITE_ROW) {
         op->result = row_json(s);
         op->rc = 0;
@@ -264,10 +259,9 @@ int disp_journal_list(core_store *st, char **agencies, int64_t before, int limit
     return start_read(st, op, list_read);
 }
 
-int disp_journal_get(core_store *st, char **agencies, int64_t id, disp_json_done done, void *arg)
+int disp_journal_get(core_store *st, int64_t id, disp_json_done done, void *arg)
 {
     jop *op = g_new0(jop, 1);
-    op->agencies = agencies ? g_strdupv(agencies) : NULL;
     op->id = id;
     op->done = done;
     op->arg = arg;

@@ -23,6 +23,21 @@ static void reply_invalid(web_req *req, const char *field, const char *message)
                              "field", field));
 }
 
+/* The {id} of the path as a positive integer; replies 400 otherwise. */
+static int path_id(web_req *req, const char *what, int64_t *id)
+{
+    const char *text = web_param(&req->params, "id");
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || *end || v <= 0) {
+        web_reply_error(req, 400, "invalid_parameter", "%s id must be a positive integer", what);
+        return -1;
+    }
+    *id = v;
+    return 0;
+}
+
 /* Parses an optional integer query parameter within [min, max]; replies 400 on error. */
 static int query_int(web_req *req, const char *name, int64_t def, int64_t min, int64_t max,
                      int64_t *out)
@@ -225,16 +240,11 @@ static void journal_got(int rc, json_t *entry, void *arg)
 
 static void journal_get(web_req *req)
 {
-    const char *idtext = web_param(&req->params, "id");
-    char *end;
-    errno = 0;
-    long long id = strtoll(idtext, &end, 10);
-    if (errno || *end || id <= 0) {
-        web_reply_error(req, 400, "invalid_parameter", "journal id must be a positive integer");
+    int64_t id;
+    if (path_id(req, "journal", &id))
         return;
-    }
     scoped *sc = scoped_new(req);
-    int rc = disp_journal_get(req->srv->deps.store, NULL, id, journal_got, sc);
+    int rc = disp_journal_get(req->srv->deps.store, id, journal_got, sc);
     if (rc) {
         scoped_free(sc);
         web_reply_core_error(req, rc);
@@ -608,14 +618,9 @@ static void user_updated(int rc, GPtrArray *events, void *arg)
 
 static void user_update(web_req *req)
 {
-    const char *idtext = web_param(&req->params, "id");
-    char *end;
-    errno = 0;
-    long long id = strtoll(idtext, &end, 10);
-    if (errno || *end || id <= 0) {
-        web_reply_error(req, 400, "invalid_parameter", "user id must be a positive integer");
+    int64_t id;
+    if (path_id(req, "user", &id))
         return;
-    }
     json_t *body = web_req_json(req);
     if (!body)
         return;
