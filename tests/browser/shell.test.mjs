@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { ROOT, startServer, post, get, tempDir, addUser } from '../lib/harness.mjs';
+import { ROOT, startServer, post, get, request, login, tempDir, addUser } from '../lib/harness.mjs';
 
 const CHROMIUM = process.env.CITYCMD_CHROMIUM || '/usr/bin/chromium';
 const OUT = path.join(ROOT, 'build', 'test-output');
@@ -160,5 +160,38 @@ test('the shell shows a lost connection and catches up after the server returns'
   } finally {
     await context.close();
     if (s2) { await s2.stop(); }
+  }
+});
+
+test('a session ended on the server sends the shell back to the login page, saying why', async () => {
+  const state = tempDir();
+  addUser(state, LI_NA);
+  addUser(state, { username: 'ops.admin', password: 'operator password 1', roles: 'operator', agency: 'command' });
+  const s = await startServer({ state });
+  const { context, page, blocked, errors } = await openShell(s.url);
+  try {
+    await page.click('#lang');
+    assert.equal(await page.textContent('#login-title'), '登录指挥中心');
+    await signIn(page, LI_NA);
+    await page.waitForSelector('#conn-state[data-state="connected"]', { timeout: 10000 });
+    await post(s.url, '/api/v1/journal', { text: 'seen before the account was disabled' });
+    await page.waitForSelector('#journal-list li');
+    // An operator disables the account: the WebSocket closes with 1008 and
+    // the shell finds the session over.
+    const op = await login(s.url, 'ops.admin', 'operator password 1');
+    const users = await get(s.url, '/api/v1/users', { authorization: `Bearer ${op}` });
+    const id = users.body.users.find((u) => u.username === LI_NA.username).id;
+    const r = await request(s.url, 'PATCH', `/api/v1/users/${id}`, { disabled: true }, { authorization: `Bearer ${op}` });
+    assert.equal(r.status, 200);
+    await page.waitForSelector('#login:not([hidden])', { timeout: 5000 });
+    assert.equal(await page.textContent('#login-error'), '会话已结束，请重新登录。');
+    assert.equal(await page.$$eval('#journal-list li', (l) => l.length), 0);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('citycmd.token')), null);
+    assert.deepEqual(blocked, []);
+    assert.deepEqual(errors.filter((e) => !/401/.test(e)), []);
+  } finally {
+    await context.close();
+    await s.stop();
+    s.cleanup();
   }
 });
