@@ -144,11 +144,14 @@ int core_user_check(const char *username, const char *display_name, const char *
 
 const char *core_password_weakness(const char *pw)
 {
-    size_t n = pw ? strlen(pw) : 0;
-    if (n < CORE_PASSWORD_MIN)
+    if (!pw || !*pw)
         return "a password needs at least 10 characters";
-    if (n > CORE_PASSWORD_MAX)
-        return "a password may have at most 512 characters";
+    if (strlen(pw) > CORE_PASSWORD_MAX)
+        return "a password may have at most 512 bytes";
+    if (!g_utf8_validate(pw, -1, NULL))
+        return "a password must be UTF-8 text";
+    if (g_utf8_strlen(pw, -1) < CORE_PASSWORD_MIN)
+        return "a password needs at least 10 characters";
     return NULL;
 }
 

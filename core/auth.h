@@ -38,8 +38,8 @@ enum {
 #undef CORE__ROLE_ENUM
 };
 
-#define CORE_PASSWORD_MIN 10
-#define CORE_PASSWORD_MAX 512
+#define CORE_PASSWORD_MIN 10  /* characters */
+#define CORE_PASSWORD_MAX 512 /* bytes */
 #define CORE_LOCKOUT_FAILURES 5
 #define CORE_LOCKOUT_MS (10 * 60 * 1000)
 #define CORE_DEFAULT_AGENCIES "police,fire,ems,traffic,hotline,water,gas,government,command"
@@ -90,8 +90,8 @@ core_user *core_user_by_id(sqlite3 *db, int64_t id);
 GPtrArray *core_users_list(sqlite3 *db);
 
 /* Writes, on the writer thread inside a core_store_write function. Each
- * emits its event (user.created, user.disabled, user.enabled,
- * user.password_changed, user.login_failed, user.locked). */
+ * writes its audit row (user.created, user.disabled, user.enabled; a failed
+ * login is session.login or, when it locks, user.locked, outcome "failed"). */
 int core_user_insert(core_txn *txn, const core_user *u, const char *actor, const char *source,
                      int64_t *id);
 int core_user_set_disabled(core_txn *txn, int64_t id, int disabled, const char *actor,

@@ -113,6 +113,8 @@ struct core_sessions {
     int lock_failures;
     core_session_ended_fn on_end;
     void *on_end_user;
+    core_session_in_use_fn in_use;
+    void *in_use_user;
     guint poll;
     int polling;
     int64_t users_seen_ms; /* newest users.changed_at_ms applied */
@@ -154,6 +156,27 @@ void core_sessions_on_end(core_sessions *ss, core_session_ended_fn fn, void *use
 {
     ss->on_end = fn;
     ss->on_end_user = user;
+}
+
+void core_sessions_in_use(core_sessions *ss, core_session_in_use_fn fn, void *user)
+{
+    ss->in_use = fn;
+    ss->in_use_user = user;
+}
+
+/* NULL while s is live (refreshing its idle clock when its owner says it
+ * is in use), else why it is over: "lifetime" or "idle". */
+static const char *over(core_sessions *ss, core_session *s, int64_t now)
+{
+    if (now > s->expires_ms)
+        return "lifetime";
+    if (now - s->last_seen_ms <= ss->idle_ms)
+        return NULL;
+    if (ss->in_use && ss->in_use(s, ss->in_use_user)) {
+        s->last_seen_ms = now;
+        return NULL;
+    }
+    return "idle";
 }
 
 /* Sessions are security records: audit rows, not events on the feed. */
@@ -248,9 +271,10 @@ core_session *core_sessions_check(core_sessions *ss, const char *token, const ch
         return NULL;
     }
     int64_t now = core_now_ms();
-    if (now - s->last_seen_ms > ss->idle_ms || now > s->expires_ms) {
-        *why = now > s->expires_ms ? "session lifetime over" : "session idle too long";
-        end_session(ss, s, now > s->expires_ms ? "lifetime" : "idle", "", NULL, NULL);
+    const char *reason = over(ss, s, now);
+    if (reason) {
+        *why = strcmp(reason, "lifetime") == 0 ? "session lifetime over" : "session idle too long";
+        end_session(ss, s, reason, "", NULL, NULL);
         return NULL;
     }
     s->last_seen_ms = now;
@@ -561,20 +585,22 @@ static void poll_done(void *arg)
 static void sweep_expired(core_sessions *ss)
 {
     int64_t now = core_now_ms();
-    GList *over = NULL;
+    GPtrArray *ending = g_ptr_array_new();
+    GPtrArray *reasons = g_ptr_array_new();
     GHashTableIter it;
     gpointer k, v;
     g_hash_table_iter_init(&it, ss->by_hash);
     while (g_hash_table_iter_next(&it, &k, &v)) {
-        core_session *s = v;
-        if (now - s->last_seen_ms > ss->idle_ms || now > s->expires_ms)
-            over = g_list_prepend(over, s);
+        const char *reason = over(ss, v, now);
+        if (reason) {
+            g_ptr_array_add(ending, v);
+            g_ptr_array_add(reasons, (gpointer)reason);
+        }
     }
-    for (GList *l = over; l; l = l->next) {
-        core_session *s = l->data;
-        end_session(ss, s, now > s->expires_ms ? "lifetime" : "idle", "", NULL, NULL);
-    }
-    g_list_free(over);
+    for (guint i = 0; i < ending->len; i++)
+        end_session(ss, ending->pdata[i], reasons->pdata[i], "", NULL, NULL);
+    g_ptr_array_free(ending, TRUE);
+    g_ptr_array_free(reasons, TRUE);
 }
 
 static gboolean poll_users(gpointer arg)

@@ -59,6 +59,12 @@ typedef struct core_sessions core_sessions;
 /* Called when sessions end (logout, expiry, disabled user): close what they hold. */
 typedef void (*core_session_ended_fn)(const core_session *s, const char *why, void *user);
 
+/* Asked before a session ends for idleness: a session whose owner says it is
+ * in use (an open WebSocket: a screen that only listens) stays. The
+ * absolute lifetime applies regardless. */
+typedef int (*core_session_in_use_fn)(const core_session *s, void *user);
+void core_sessions_in_use(core_sessions *ss, core_session_in_use_fn fn, void *user);
+
 core_sessions *core_sessions_new(core_store *st, core_loop *loop, int idle_s, int lifetime_s,
                                  int lockout_failures, int lockout_s);
 void core_sessions_free(core_sessions *ss);

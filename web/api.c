@@ -106,6 +106,7 @@ static void metrics(web_req *req)
 typedef struct {
     web_req *req;
     core_session who; /* a copy: the session may end while the read runs */
+    int64_t after;    /* events: where the page started */
 } scoped;
 
 static scoped *scoped_new(web_req *req)
@@ -141,9 +142,13 @@ static void events_done(GPtrArray *events, void *arg)
             g_string_append_c(out, ',');
         g_string_append(out, core_event_json(events->pdata[i]));
     }
+    /* Filtering can hide a whole page: next_after continues past what was
+     * examined, not past what was shown. */
+    int64_t next = events->len ? ((core_event *)events->pdata[events->len - 1])->seq : sc->after;
     scoped_free(sc);
-    g_string_append_printf(out, "],\"last_seq\":%" G_GINT64_FORMAT "}",
-                           core_bus_last_seq(req->srv->deps.bus));
+    g_string_append_printf(
+        out, "],\"next_after\":%" G_GINT64_FORMAT ",\"last_seq\":%" G_GINT64_FORMAT "}", next,
+        core_bus_last_seq(req->srv->deps.bus));
     gsize len = out->len;
     web_reply(req, 200, "application/json", g_bytes_new_take(g_string_free(out, FALSE), len));
 }
@@ -155,6 +160,7 @@ static void events_list(web_req *req)
         query_int(req, "limit", 100, 1, 1000, &limit))
         return;
     scoped *sc = scoped_new(req);
+    sc->after = after;
     int rc = core_store_read_events(req->srv->deps.store, after, (int)limit, events_done, sc);
     if (rc) {
         scoped_free(sc);
@@ -290,8 +296,10 @@ static void session_create(web_req *req)
     json_t *u = json_object_get(body, "username"), *p = json_object_get(body, "password");
     if (!json_is_string(u) || !json_is_string(p) || json_string_length(u) > 64 ||
         json_string_length(p) > CORE_PASSWORD_MAX) {
-        reply_invalid(req, json_is_string(u) ? "password" : "username",
-                      "\"username\" and \"password\" are required strings");
+        int user_bad = !json_is_string(u) || json_string_length(u) > 64;
+        reply_invalid(req, user_bad ? "username" : "password",
+                      user_bad ? "\"username\" is a required string of at most 64 bytes"
+                               : "\"password\" is a required string of at most 512 bytes");
         json_decref(body);
         return;
     }
@@ -524,7 +532,6 @@ static void user_inserted(int rc, GPtrArray *events, void *arg)
         web_reply_core_error(op->req, rc);
     } else {
         op->user.id = op->id;
-        web_req_add_header(op->req, "location", "/api/v1/users");
         web_reply_json(op->req, 201, json_pack("{so}", "user", user_json(&op->user, 0)));
     }
     user_op_free(op);

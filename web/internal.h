@@ -101,6 +101,9 @@ int web_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                     size_t len);
 void web_ws_init(web_server *srv);
 void web_ws_close_all(web_server *srv, int status, const char *why);
+/* Does an open WebSocket hold this session? (libwebsockets closes the ones
+ * that stop answering pings, so an open one is a screen in use.) */
+int web_ws_session_in_use(web_server *srv, const core_session *s);
 /* Closes the WebSockets of a session that ended (1008). */
 void web_ws_session_ended(web_server *srv, const core_session *s);
 void web_ws_fini(web_server *srv);

@@ -84,6 +84,11 @@ static void session_ended(const core_session *s, const char *why, void *user)
     web_ws_session_ended(user, s);
 }
 
+static int session_in_use(const core_session *s, void *user)
+{
+    return web_ws_session_in_use(user, s);
+}
+
 web_server *web_server_new(const web_deps *deps, char **err)
 {
     if (probe_listen(deps->cfg->http.host, deps->cfg->http.port, err))
@@ -98,6 +103,7 @@ web_server *web_server_new(const web_deps *deps, char **err)
     web_api_register(srv);
     web_ws_init(srv);
     core_sessions_on_end(deps->sessions, session_ended, srv);
+    core_sessions_in_use(deps->sessions, session_in_use, srv);
 
     static lws_retry_bo_t retry;
     retry.secs_since_valid_ping = (uint16_t)srv->cfg->ws_ping_interval;

@@ -336,14 +336,21 @@ static void on_subscribe(ws_client *c, web_envelope *env, int on)
     }
 }
 
-static void handle_message(ws_client *c)
+/* Re-checks the connection's session (refreshing its idle clock); closes
+ * with 1008 when it has ended. Returns the session or NULL. */
+static core_session *recheck_session(ws_client *c)
 {
     const char *why;
     c->session = core_sessions_check(c->srv->deps.sessions, c->token, &why);
-    if (!c->session) {
+    if (!c->session)
         close_gracefully(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "session ended", 1);
+    return c->session;
+}
+
+static void handle_message(ws_client *c)
+{
+    if (!recheck_session(c))
         return;
-    }
     web_envelope env;
     const char *code;
     char *msg = NULL;
@@ -656,6 +663,16 @@ void web_ws_init(web_server *srv)
     core_gauge_fn("citycmd_ws_queued_bytes", "Bytes waiting in WebSocket send queues.", "",
                   queued_metric, srv);
     srv->bus_sub = core_bus_subscribe(srv->deps.bus, "", on_bus_event, srv);
+}
+
+int web_ws_session_in_use(web_server *srv, const core_session *s)
+{
+    for (GList *l = srv->ws_clients; l; l = l->next) {
+        ws_client *c = l->data;
+        if (c->session == s && !c->closing)
+            return 1;
+    }
+    return 0;
 }
 
 void web_ws_session_ended(web_server *srv, const core_session *s)

@@ -149,6 +149,29 @@ describe('the role × agency × action matrix', () => {
     assert.ok(allowed > 100 && denied > 100);
   });
 
+  test('paging the event log past events hidden from the viewer: next_after moves on', async () => {
+    const police = users.find((u) => u.username === 'dispatcher.police');
+    const fire = users.find((u) => u.username === 'dispatcher.fire');
+    for (let i = 0; i < 5; i++) await post(s.url, '/api/v1/journal', { text: `fire only ${i}` }, bearer(fire.token));
+    const mine = await post(s.url, '/api/v1/journal', { text: 'police after the fire run' }, bearer(police.token));
+    let after = 0, pages = 0, emptyPages = 0;
+    const seen = [];
+    for (;;) {
+      const r = await get(s.url, `/api/v1/events?after=${after}&limit=2`, bearer(police.token));
+      assert.equal(r.status, 200);
+      pages++;
+      if (r.body.events.length === 0 && r.body.next_after > after) emptyPages++;
+      seen.push(...r.body.events);
+      assert.ok(r.body.next_after >= after);
+      if (r.body.next_after === after) break;
+      after = r.body.next_after;
+    }
+    assert.ok(emptyPages >= 1, 'a page of hidden events came back empty and paging went on');
+    assert.ok(seen.some((e) => e.subject === `journal/${mine.body.entry.id}`), 'the police entry after the fire run is reached');
+    assert.ok(seen.every((e) => e.type !== 'journal.created' || e.data.agency !== 'fire'));
+    assert.ok(pages > 3);
+  });
+
   test('every WebSocket message is authorized: subscribing needs events.read, events are filtered by agency', async () => {
     for (const name of ['dispatcher.police', 'auditor.police', 'operator.fire']) {
       const u = users.find((x) => x.username === name);
@@ -226,7 +249,7 @@ describe('sessions', () => {
   before(async () => {
     const state = tempDir();
     addUser(state, alice);
-    s = await startServer({ state, args: ['--lockout-seconds', '3', '--session-idle', '2', '--session-lifetime', '4'] });
+    s = await startServer({ state, args: ['--lockout-seconds', '3', '--session-idle', '2', '--session-lifetime', '4', '--ws-ping-interval', '1'] });
   });
   after(async () => { await s.stop(); s.cleanup(); });
 
@@ -290,6 +313,11 @@ describe('sessions', () => {
     const busy = await login(s.url, alice.username, alice.password);
     const ws = await connectWs(s.wsUrl, { token: busy });
     await ws.next((m) => m.type === 'hello');
+    // A screen that only listens (it answers the server's pings, sends nothing).
+    const listenerToken = await login(s.url, alice.username, alice.password);
+    const listener = await connectWs(s.wsUrl, { token: listenerToken });
+    let listenerClosedAt = 0;
+    listener.closed.then(() => { listenerClosedAt = Date.now(); });
     const t0 = Date.now();
     let busyEnded = 0, idleChecked = false;
     while (Date.now() - t0 < 6000) {
@@ -308,6 +336,9 @@ describe('sessions', () => {
     // Its WebSocket was closed when the lifetime ran out, with no message from the client.
     const closed = await Promise.race([ws.closed, sleep(3000).then(() => null)]);
     assert.equal(closed?.code, 1008);
+    // The listening screen outlived the idle time but not the lifetime.
+    assert.equal((await Promise.race([listener.closed, sleep(3000).then(() => null)]))?.code, 1008);
+    assert.ok(listenerClosedAt - t0 > 3000, `a listening WebSocket closed ${listenerClosedAt - t0} ms in (idle 2 s, lifetime 4 s)`);
     const ended = sql(s.stateDir, "SELECT group_concat(detail) FROM audit WHERE action = 'session.ended'");
     assert.match(ended, /idle/);
     assert.match(ended, /lifetime/);
@@ -391,6 +422,42 @@ describe('disabling a user', () => {
     assert.equal((await request(s.url, 'PATCH', `/api/v1/users/${id}`, { roles: 'operator' }, bearer(op))).status, 400);
     const audit = sql(s.stateDir, `SELECT actor || ':' || action || ':' || object FROM audit WHERE action = 'user.disabled' ORDER BY seq`);
     assert.match(audit, new RegExp(`root\\.op:user\\.disabled:user/${id}`));
+  });
+});
+
+describe('accounts through the API', () => {
+  let s, op;
+  before(async () => {
+    const state = tempDir();
+    addUser(state, { username: 'root.op', password: 'root password 12', roles: 'operator', agency: 'command' });
+    s = await startServer({ state });
+    op = await login(s.url, 'root.op', 'root password 12');
+  });
+  after(async () => { await s.stop(); s.cleanup(); });
+
+  test('bad fields are 400 naming the field; duplicates 409; passwords count characters', async () => {
+    const base = { username: 'new.user', agency: 'fire', roles: ['dispatcher'], password: 'long enough pw' };
+    const cases = [
+      [{ username: 'Bad Name' }, 'username'], [{ username: undefined }, 'username'],
+      [{ roles: ['wizard'] }, 'roles'], [{ roles: [] }, 'roles'], [{ roles: 7 }, 'roles'],
+      [{ agency: 'navy' }, 'agency'], [{ leads: ['mars'] }, 'leads'],
+      [{ display_name: 'x'.repeat(101) }, 'display_name'], [{ display_name: 'a\u0007b' }, 'display_name'],
+      [{ password: 'short' }, 'password'], [{ password: '密码密码密码密码密' }, 'password'],
+      [{ password: 'x'.repeat(513) }, 'password'],
+    ];
+    for (const [change, field] of cases) {
+      const r = await post(s.url, '/api/v1/users', { ...base, ...change }, bearer(op));
+      assert.equal(r.status, 400, JSON.stringify(change));
+      assert.equal(r.body.error.field, field, JSON.stringify(change));
+    }
+    // Ten Chinese characters are thirty bytes: long enough, counted as characters.
+    const ok = await post(s.url, '/api/v1/users', { ...base, password: '密码密码密码密码密码' }, bearer(op));
+    assert.equal(ok.status, 201);
+    assert.equal(typeof await login(s.url, 'new.user', '密码密码密码密码密码'), 'string');
+    assert.equal((await post(s.url, '/api/v1/users', base, bearer(op))).status, 409);
+    const longName = await post(s.url, '/api/v1/sessions', { username: 'u'.repeat(65), password: 'whatever123' }, { authorization: null });
+    assert.equal(longName.status, 400);
+    assert.equal(longName.body.error.field, 'username');
   });
 });
 
