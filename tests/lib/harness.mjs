@@ -90,6 +90,7 @@ export async function startServer({ args = [], state, env = {}, readyTimeout = 1
   const exited = new Promise((resolve) => {
     proc.on('exit', (code, signal) => { children.delete(proc); resolve({ code, signal }); });
   });
+  const stderrDone = new Promise((resolve) => proc.stderr.on('close', resolve));
   const ready = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`citycmd not ready in ${readyTimeout} ms:\n${lines.join('\n')}`)), readyTimeout);
     proc.stderr.on('data', (d) => {
@@ -123,11 +124,14 @@ export async function startServer({ args = [], state, env = {}, readyTimeout = 1
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     pid: proc.pid,
     // Sends a signal and resolves with { code, signal, ms }.
+    // A sanitizer report (ASan, LSan at exit, UBSan) fails the caller.
     async stop(signal = 'SIGTERM') {
-      if (proc.exitCode !== null || proc.signalCode !== null) return exited;
       const t0 = Date.now();
-      proc.kill(signal);
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       const r = await exited;
+      await Promise.race([stderrDone, sleep(2000)]); // the last stderr lines
+      const report = lines.findIndex((l) => /ERROR: (Address|Leak)Sanitizer|runtime error:/.test(l));
+      if (report >= 0) throw new Error(`citycmd sanitizer report:\n${lines.slice(report, report + 40).join('\n')}`);
       return { ...r, ms: Date.now() - t0 };
     },
     async kill9() {
