@@ -529,13 +529,14 @@ static int filter_connection(struct lws *wsi, web_server *srv, ws_pss *pss)
     const char *why = NULL, *session_why = NULL;
     int status = HTTP_STATUS_FORBIDDEN;
     upgrade_token(wsi, pss->token, sizeof pss->token);
+    int path_ok = strcmp(uri, "/ws") == 0, origin_ok = path_ok && origin_allowed(wsi, srv);
     core_session *s = NULL;
-    if (strcmp(uri, "/ws") == 0 && origin_allowed(wsi, srv))
+    if (origin_ok)
         s = core_sessions_check(srv->deps.sessions, pss->token, &session_why);
-    if (strcmp(uri, "/ws") != 0) {
+    if (!path_ok) {
         why = "not_found";
         status = HTTP_STATUS_NOT_FOUND;
-    } else if (!origin_allowed(wsi, srv)) {
+    } else if (!origin_ok) {
         why = "origin_not_allowed";
         core_sessions_audit_denied(srv->deps.sessions, "", "ws.connect", "/ws", peer,
                                    "origin not allowed", NULL, NULL);
@@ -554,6 +555,7 @@ static int filter_connection(struct lws *wsi, web_server *srv, ws_pss *pss)
     }
     if (!why)
         return 0;
+    sodium_memzero(pss->token, sizeof pss->token);
     core_metric_add(srv->m_ws_rejected, 1);
     log_info("ws.rejected", "uri=%s reason=%s", uri, why);
     lws_return_http_status(wsi, (unsigned)status, why);
