@@ -27,6 +27,8 @@ static const unsigned matrix[CORE_ACT_COUNT] = {
     [CORE_ACT_USERS_READ] = R(supervisor) | R(operator),
     [CORE_ACT_USERS_MANAGE] = R(operator),
     [CORE_ACT_METRICS_READ] = R(operator),
+    [CORE_ACT_MAP_READ] =
+        R(call_taker) | R(dispatcher) | R(supervisor) | R(field_unit) | R(crew) | R(leader),
 };
 
 /* Roles that act on every agency's records for an action (system-wide

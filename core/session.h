@@ -36,7 +36,8 @@ typedef struct {
     X(AUDIT_READ, "audit.read")                                                                    \
     X(USERS_READ, "users.read")                                                                    \
     X(USERS_MANAGE, "users.manage")                                                                \
-    X(METRICS_READ, "metrics.read")
+    X(METRICS_READ, "metrics.read")                                                                \
+    X(MAP_READ, "map.read")
 
 typedef enum {
 #define CORE__ACTION_ENUM(name, text) CORE_ACT_##name,

@@ -26,6 +26,7 @@ echo "== integration tests against build/asan/citycmd (ASan+UBSan, leak checks a
 # check; CITYCMD_MEMORY_FACTOR scales those bounds for shadow memory.
 CITYCMD_BIN=build/asan/citycmd CITYCMD_MEMORY_FACTOR=2 \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=4 \
+  LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
   node --test tests/integration/http.test.mjs tests/integration/ws.test.mjs \
   tests/integration/redis.test.mjs tests/integration/lifecycle.test.mjs \
   tests/integration/admin.test.mjs tests/integration/auth.test.mjs \

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,8 +40,8 @@ static int path_id(web_req *req, const char *what, int64_t *id)
 }
 
 /* Parses an optional integer query parameter within [min, max]; replies 400 on error. */
-static int query_int(web_req *req, const char *name, int64_t def, int64_t min, int64_t max,
-                     int64_t *out)
+int web_query_int(web_req *req, const char *name, int64_t def, int64_t min, int64_t max,
+                  int64_t *out)
 {
     const char *v = web_query_get(req, name);
     *out = def;
@@ -57,6 +58,25 @@ static int query_int(web_req *req, const char *name, int64_t def, int64_t min, i
         return -1;
     }
     *out = n;
+    return 0;
+}
+
+int web_query_double(web_req *req, const char *name, int required, double def, double min,
+                     double max, double *out)
+{
+    const char *v = web_query_get(req, name);
+    *out = def;
+    if (!v && !required)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    double d = v ? g_ascii_strtod(v, &end) : NAN;
+    if (!v || errno || !*v || *end || !isfinite(d) || d < min || d > max) {
+        web_reply_error(req, 400, "invalid_parameter",
+                        "query parameter '%s' must be a number from %g to %g", name, min, max);
+        return -1;
+    }
+    *out = d;
     return 0;
 }
 
@@ -156,8 +176,8 @@ static void events_done(GPtrArray *events, void *arg)
 static void events_list(web_req *req)
 {
     int64_t after, limit;
-    if (query_int(req, "after", 0, 0, INT64_MAX, &after) ||
-        query_int(req, "limit", 100, 1, 1000, &limit))
+    if (web_query_int(req, "after", 0, 0, INT64_MAX, &after) ||
+        web_query_int(req, "limit", 100, 1, 1000, &limit))
         return;
     scoped *sc = scoped_new(req);
     sc->after = after;
@@ -215,8 +235,8 @@ static void journal_listed(int rc, json_t *entries, void *arg)
 static void journal_list(web_req *req)
 {
     int64_t before, limit;
-    if (query_int(req, "before", 0, 0, INT64_MAX, &before) ||
-        query_int(req, "limit", 50, 1, 500, &limit))
+    if (web_query_int(req, "before", 0, 0, INT64_MAX, &before) ||
+        web_query_int(req, "limit", 50, 1, 500, &limit))
         return;
     char **agencies = core_readable_agencies(req->session, CORE_ACT_JOURNAL_READ);
     int rc =
@@ -389,8 +409,8 @@ static void audit_done(void *arg)
 static void audit_list(web_req *req)
 {
     int64_t after, limit;
-    if (query_int(req, "after", 0, 0, INT64_MAX, &after) ||
-        query_int(req, "limit", 100, 1, 1000, &limit))
+    if (web_query_int(req, "after", 0, 0, INT64_MAX, &after) ||
+        web_query_int(req, "limit", 100, 1, 1000, &limit))
         return;
     const char *outcome = web_query_get(req, "outcome");
     if (outcome && strcmp(outcome, "ok") && strcmp(outcome, "denied") &&

@@ -136,7 +136,7 @@ void web_reply_json(web_req *req, int status, json_t *body)
         web_reply_error(req, 500, "internal", "internal error");
         return;
     }
-    char *s = json_dumps(body, JSON_COMPACT);
+    char *s = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(body);
     size_t n = strlen(s);
     GBytes *b = g_bytes_new_with_free_func(s, n, free, s);

@@ -87,6 +87,13 @@ void web_req_add_header(web_req *req, const char *name, const char *value);
 
 /* Query parameter value (URL-decoded) or NULL; owned by the request. */
 const char *web_query_get(const web_req *req, const char *name);
+/* Optional integer / number query parameters within [min, max] (def when
+ * absent; a required one must be there); reply 400 naming the parameter and
+ * return -1 otherwise. */
+int web_query_int(web_req *req, const char *name, int64_t def, int64_t min, int64_t max,
+                  int64_t *out);
+int web_query_double(web_req *req, const char *name, int required, double def, double min,
+                     double max, double *out);
 /* Replies 403 and records actor's denied attempt in the audit trail. */
 void web_reply_forbidden(web_req *req, const char *actor, const char *action, const char *object);
 
@@ -107,7 +114,8 @@ int web_ws_session_in_use(web_server *srv, const core_session *s);
 /* Closes the WebSockets of a session that ended (1008). */
 void web_ws_session_ended(web_server *srv, const core_session *s);
 void web_ws_fini(web_server *srv);
-/* api.c */
+/* api.c, api_gis.c */
 void web_api_register(web_server *srv);
+void web_api_gis_register(web_server *srv);
 
 #endif

@@ -9,6 +9,7 @@
  * or --drain-timeout-ms passes. A second signal exits at once.
  */
 #include "../core/auth.h"
+#include "../gis/gis.h"
 #include "../core/session.h"
 #include "../core/config.h"
 #include "../core/core.h"
@@ -39,6 +40,7 @@ typedef struct {
     core_store *store;
     core_redis *redis;
     core_sessions *sessions;
+    gis_city *city;
     web_server *web;
     web_demo *demo;
     int signals;
@@ -70,18 +72,19 @@ static void usage(FILE *out)
 }
 
 /* The www/ directory beside the executable, if there is one. */
-static char *default_static_dir(void)
+/* A directory next to the executable (build/www, build/city/monaco), or NULL. */
+static char *beside_exe(const char *name)
 {
     char *exe = g_file_read_link("/proc/self/exe", NULL);
     if (!exe)
         return NULL;
     char *dir = g_path_get_dirname(exe);
-    char *www = g_build_filename(dir, "www", NULL);
+    char *path = g_build_filename(dir, name, NULL);
     g_free(exe);
     g_free(dir);
-    if (g_file_test(www, G_FILE_TEST_IS_DIR))
-        return www;
-    g_free(www);
+    if (g_file_test(path, G_FILE_TEST_IS_DIR))
+        return path;
+    g_free(path);
     return NULL;
 }
 
@@ -148,8 +151,23 @@ static int start(app *a, const char *argv0)
             return 2;
         }
     }
-    char *www = a->cfg.static_dir ? g_strdup(a->cfg.static_dir) : default_static_dir();
-    web_deps deps = {&a->cfg, a->loop, a->store, a->bus, a->redis, a->sessions, www};
+    /* The demo's city is built next to the binary from data/monaco.osm.pbf. */
+    char *city = a->cfg.city   ? g_strdup(a->cfg.city)
+                 : a->cfg.demo ? beside_exe("city/monaco")
+                               : NULL;
+    if (city) {
+        a->city = gis_city_load(city, &err);
+        g_free(city);
+        if (!a->city) {
+            fprintf(stderr, "citycmd: --city: %s\n", err);
+            g_free(err);
+            return 1;
+        }
+    } else if (a->cfg.demo) {
+        log_warn("demo.city", "note=\"the demo city was not built next to the binary; no map\"");
+    }
+    char *www = a->cfg.static_dir ? g_strdup(a->cfg.static_dir) : beside_exe("www");
+    web_deps deps = {&a->cfg, a->loop, a->store, a->bus, a->redis, a->sessions, a->city, www};
     a->web = web_server_new(&deps, &err);
     g_free(www);
     if (!a->web) {
@@ -178,6 +196,7 @@ static void stop(app *a)
         core_loop_drain(a->loop);
     web_server_free(a->web);
     core_sessions_free(a->sessions);
+    gis_city_free(a->city);
     core_store_free(a->store);
     core_loop_free(a->loop);
     core_bus_free(a->bus);
@@ -190,6 +209,8 @@ int main(int argc, char **argv)
     memset(&a, 0, sizeof a);
     if (argc > 1 && strcmp(argv[1], "admin") == 0)
         return web_admin_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "import-city") == 0)
+        return gis_import_main(argc, argv);
     if (argc > 1 && argv[1][0] != '-') {
         fprintf(stderr, "citycmd: unknown command '%s' (see --help)\n", argv[1]);
         return 2;

@@ -101,6 +101,7 @@ web_server *web_server_new(const web_deps *deps, char **err)
     srv->router = web_router_new();
     srv->started_ms = core_now_ms();
     web_api_register(srv);
+    web_api_gis_register(srv);
     web_ws_init(srv);
     core_sessions_on_end(deps->sessions, session_ended, srv);
     core_sessions_in_use(deps->sessions, session_in_use, srv);

@@ -24,6 +24,7 @@ typedef struct {
     core_bus *bus;
     core_redis *redis; /* NULL without --redis */
     core_sessions *sessions;
+    struct gis_city *city; /* NULL without --city */
     const char *static_dir;
 } web_deps;
 

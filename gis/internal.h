@@ -1,0 +1,54 @@
+/*
+ * internal.h — shared by the files of gis/ only.
+ */
+#ifndef CITYCMD_GIS_INTERNAL_H
+#define CITYCMD_GIS_INTERNAL_H
+
+#include "gis.h"
+
+#include <cpl_string.h>
+#include <gdal.h>
+#include <geos_c.h>
+#include <glib.h>
+#include <ogr_api.h>
+#include <ogr_srs_api.h>
+
+/* A station found during an OSM import (WGS84). */
+typedef struct {
+    double x, y;
+    char kind[16];
+    char *name;
+} gis__station;
+
+int gis_highway_drivable(const char *klass);
+
+/* ---- the local metric projection (proj.c) ---- */
+
+/* A transverse Mercator on WGS84 centred on (lon0, lat0): metres with
+ * negligible scale error across a city. */
+typedef struct gis__local gis__local;
+gis__local *gis__local_new(double lon0, double lat0, char **err);
+void gis__local_free(gis__local *l);
+/* PROJ string of the projection (owned). */
+const char *gis__local_definition(const gis__local *l);
+void gis__local_fwd(const gis__local *l, double lon, double lat, double *x, double *y);
+void gis__local_inv(const gis__local *l, double x, double y, double *lon, double *lat);
+/* An OGR (WGS84) geometry as a GEOS geometry in the local projection; NULL
+ * when it cannot be converted. */
+GEOSGeometry *gis__to_local(GEOSContextHandle_t h, const gis__local *l, OGRGeometryH g);
+/* A local GEOS geometry back to a new OGR geometry in WGS84. */
+OGRGeometryH gis__to_wgs84(GEOSContextHandle_t h, const gis__local *l, const GEOSGeometry *g);
+
+/* ---- import helpers ---- */
+
+/* Adds the areas nearest to each fire station, police station and hospital
+ * or ambulance station to the districts layer (import.c calls it after
+ * reading OSM). */
+int gis__derive_districts(GDALDatasetH ds, OGRLayerH districts, OGRLayerH roads, GArray *stations,
+                          int64_t *count, char **err);
+/* Replaces layer `name` of ds with the features of `from`, reprojected to
+ * WGS84 and checked (finite, in range, valid polygons). */
+int gis__copy_layer(GDALDatasetH ds, OGRSpatialReferenceH wgs84, const char *name, OGRLayerH from,
+                    const char *default_srs, char **err);
+
+#endif
