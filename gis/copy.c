@@ -72,7 +72,7 @@ static int copy_features(OGRLayerH from, OGRLayerH to, OGRCoordinateTransformati
         OGRGeometryH g = OGR_F_GetGeometryRef(f);
         OGRGeometryH out = g ? OGR_G_Clone(g) : NULL;
         int vertices = 0;
-        const char *problem = NULL;
+        const char *problem = out ? NULL : "has no geometry (or one GDAL could not read)";
         if (out && OGR_G_Transform(out, ct) != OGRERR_NONE)
             problem = "cannot be reprojected (coordinates not finite or out of the CRS's area)";
         if (out && !problem)

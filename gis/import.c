@@ -461,15 +461,31 @@ static int64_t layer_count(GDALDatasetH ds, const char *name)
 /* Writes city.json: name, extent, centre, attribution, counts. */
 static int write_metadata(package *p, const gis_import_opts *o, char **err)
 {
+    /* The extent of the roads, or of every layer when there are none. */
     OGREnvelope env = {0};
+    int have = 0, from_roads = 0;
     OGRLayerH roads = GDALDatasetGetLayerByName(p->ds, "roads");
-    if (!roads || OGR_L_GetFeatureCount(roads, TRUE) == 0 ||
-        OGR_L_GetExtent(roads, &env, TRUE) != OGRERR_NONE) {
-        OGRLayerH any = GDALDatasetGetLayer(p->ds, 0);
-        if (!any || OGR_L_GetExtent(any, &env, TRUE) != OGRERR_NONE) {
-            *err = g_strdup("the package has no features to take an extent from");
-            return CORE_EINVAL;
+    if (roads && OGR_L_GetFeatureCount(roads, TRUE) > 0 &&
+        OGR_L_GetExtent(roads, &env, TRUE) == OGRERR_NONE)
+        have = from_roads = 1;
+    for (int i = 0; !from_roads && i < GDALDatasetGetLayerCount(p->ds); i++) {
+        OGRLayerH l = GDALDatasetGetLayer(p->ds, i);
+        OGREnvelope e;
+        if (OGR_L_GetFeatureCount(l, TRUE) == 0 || OGR_L_GetExtent(l, &e, TRUE) != OGRERR_NONE)
+            continue;
+        if (!have) {
+            env = e;
+        } else {
+            env.MinX = MIN(env.MinX, e.MinX);
+            env.MinY = MIN(env.MinY, e.MinY);
+            env.MaxX = MAX(env.MaxX, e.MaxX);
+            env.MaxY = MAX(env.MaxY, e.MaxY);
         }
+        have = 1;
+    }
+    if (!have) {
+        *err = g_strdup("the package has no features to take an extent from");
+        return CORE_EINVAL;
     }
     char *meta_path = g_build_filename(o->out, "city.json", NULL);
     json_t *old = json_load_file(meta_path, 0, NULL);
