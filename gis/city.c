@@ -67,6 +67,7 @@ struct gis_city {
     GHashTable *point_layers; /* name -> point_layer* */
     GPtrArray *search;        /* search_entry* */
     char **layer_names;
+    gis__tiles *tiles;
 };
 
 /* ---- text normalisation for search ---- */
@@ -290,6 +291,7 @@ gis_city *gis_city_load(const char *dir, char **err)
         gis_city_free(c);
         return NULL;
     }
+    c->tiles = gis__tiles_new(c->h, c->gpkg);
     log_info("gis.loaded", "city=\"%s\" roads=%u districts=%u point_layers=%u ms=%.1f",
              gis_city_name(c), c->roads->len, c->districts->len, g_hash_table_size(c->point_layers),
              (g_get_monotonic_time() - t0) / 1000.0);
@@ -300,6 +302,7 @@ void gis_city_free(gis_city *c)
 {
     if (!c)
         return;
+    gis__tiles_free(c->tiles);
     if (c->h) {
         for (guint i = 0; i < c->districts->len; i++) {
             district *d = c->districts->pdata[i];
@@ -741,6 +744,32 @@ json_t *gis_search(gis_city *c, const char *text, int limit)
     g_mutex_unlock(&c->lock);
     g_free(q);
     return out;
+}
+
+/* ---- vector tiles ---- */
+
+int gis_tile(gis_city *c, const char *layer, int z, int x, int y, GBytes **tile, int *cached)
+{
+    *tile = NULL;
+    *cached = 0;
+    if (z < 0 || z > GIS_MAX_ZOOM || x < 0 || y < 0 || x >= (1 << z) || y >= (1 << z))
+        return CORE_EINVAL;
+    g_mutex_lock(&c->lock);
+    int rc = CORE_ENOTFOUND;
+    if (c->tiles && gis__tiles_has_layer(c->tiles, layer)) {
+        *tile = gis__tiles_get(c->tiles, layer, z, x, y, cached);
+        rc = 0;
+    }
+    g_mutex_unlock(&c->lock);
+    return rc;
+}
+
+void gis_tiles_clear(gis_city *c)
+{
+    g_mutex_lock(&c->lock);
+    if (c->tiles)
+        gis__tiles_clear_cache(c->tiles);
+    g_mutex_unlock(&c->lock);
 }
 
 /* ---- GeoJSON export ---- */

@@ -25,6 +25,7 @@
 
 #include "../core/core.h"
 
+#include <glib.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -110,6 +111,18 @@ json_t *gis_points_in_box(gis_city *c, const char *layer, double w, double s, do
 /* A layer as a GeoJSON FeatureCollection, optionally cut to a box (bbox
  * NULL: all), at most limit features. NULL when the layer does not exist. */
 json_t *gis_layer_geojson(gis_city *c, const char *layer, const double *bbox, int limit);
+
+/* A Mapbox Vector Tile (MVT 2.1, extent 4096) of layer at z/x/y (Web
+ * Mercator tiling), "base" being every map layer (districts, water,
+ * buildings, roads, stations, places) with `name` and `kind` properties.
+ * 0 and *tile (g_bytes_unref; empty when nothing is there); CORE_EINVAL
+ * when z is outside 0..GIS_MAX_ZOOM or x/y outside the zoom's grid;
+ * CORE_ENOTFOUND for an unknown layer. *cached: whether it came from the
+ * cache. */
+#define GIS_MAX_ZOOM 20
+int gis_tile(gis_city *c, const char *layer, int z, int x, int y, GBytes **tile, int *cached);
+/* Drops cached tiles (after a layer changed). */
+void gis_tiles_clear(gis_city *c);
 
 /* Names of the layers of the package (NULL-terminated, owned by the city). */
 const char *const *gis_city_layers(const gis_city *c);

@@ -51,4 +51,15 @@ int gis__derive_districts(GDALDatasetH ds, OGRLayerH districts, OGRLayerH roads,
 int gis__copy_layer(GDALDatasetH ds, OGRSpatialReferenceH wgs84, const char *name, OGRLayerH from,
                     const char *default_srs, char **err);
 
+/* ---- vector tiles (tiles.c) ---- */
+
+typedef struct gis__tiles gis__tiles;
+/* Reads the map layers of the package at gpkg; NULL when it cannot. */
+gis__tiles *gis__tiles_new(GEOSContextHandle_t h, const char *gpkg);
+void gis__tiles_free(gis__tiles *t);
+int gis__tiles_has_layer(const gis__tiles *t, const char *layer);
+/* The tile (new reference), from the cache or made now (*cached says which). */
+GBytes *gis__tiles_get(gis__tiles *t, const char *layer, int z, int x, int y, int *cached);
+void gis__tiles_clear_cache(gis__tiles *t);
+
 #endif

@@ -9,6 +9,8 @@
 
 #include "../gis/gis.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef json_t *(*gis_fn)(gis_city *c, void *args);
@@ -22,10 +24,14 @@ typedef struct {
     char *text, *kind, *layer;
     json_t *result;
     const char *missing; /* 404 message when fn returns NULL */
+    int z, x, y, tile_rc, cached;
+    GBytes *tile;
 } gis_job;
 
 static void job_free(gis_job *j)
 {
+    if (j->tile)
+        g_bytes_unref(j->tile);
     g_free(j->text);
     g_free(j->kind);
     g_free(j->layer);
@@ -122,7 +128,9 @@ static int bbox_param(web_req *req, gis_job *j, int required)
 
 static json_t *do_info(gis_city *c, void *a)
 {
-    return gis_city_info(c);
+    json_t *info = gis_city_info(c);
+    json_object_set_new(info, "loaded", json_true());
+    return info;
 }
 
 static json_t *do_districts(gis_city *c, void *a)
@@ -166,8 +174,13 @@ static json_t *do_layer(gis_city *c, void *a)
 
 /* ---- routes ---- */
 
+/* 200 either way: a deployment without a city is not an error for a screen. */
 static void city_info(web_req *req)
 {
+    if (!req->srv->deps.city) {
+        web_reply_json(req, 200, json_pack("{sb}", "loaded", 0));
+        return;
+    }
     gis_job *j = job_new(req, do_info);
     if (j)
         job_run(j);
@@ -270,6 +283,63 @@ static void layer_geojson(web_req *req)
     job_run(j);
 }
 
+/* ---- vector tiles ---- */
+
+static void tile_work(void *p)
+{
+    gis_job *j = p;
+    j->tile_rc = gis_tile(j->city, j->layer, j->z, j->x, j->y, &j->tile, &j->cached);
+}
+
+static void tile_done(void *p)
+{
+    gis_job *j = p;
+    if (j->tile_rc == CORE_ENOTFOUND) {
+        web_reply_error(j->req, 404, "not_found", "no map layer '%s'", j->layer);
+    } else if (j->tile_rc) {
+        web_reply_error(j->req, 400, "invalid_parameter", "no tile %d/%d/%d (zoom 0-%d)", j->z,
+                        j->x, j->y, GIS_MAX_ZOOM);
+    } else {
+        web_req_add_header(j->req, "cache-control", "private, max-age=600");
+        web_req_add_header(j->req, "x-tile-cache", j->cached ? "hit" : "miss");
+        web_reply(j->req, 200, "application/vnd.mapbox-vector-tile", g_steal_pointer(&j->tile));
+    }
+    job_free(j);
+}
+
+static int tile_coord(const char *s, const char *suffix, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || v < 0 || v > (1L << GIS_MAX_ZOOM) || strcmp(end, suffix) != 0)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static void tile(web_req *req)
+{
+    gis_job *j = job_new(req, NULL);
+    if (!j)
+        return;
+    if (layer_param(req, j, web_param(&req->params, "layer")) ||
+        tile_coord(web_param(&req->params, "z"), "", &j->z) ||
+        tile_coord(web_param(&req->params, "x"), "", &j->x) ||
+        tile_coord(web_param(&req->params, "y"), ".mvt", &j->y)) {
+        if (!req->replied)
+            web_reply_error(req, 400, "invalid_parameter",
+                            "a tile is /tiles/LAYER/Z/X/Y.mvt with whole numbers");
+        job_free(j);
+        return;
+    }
+    int rc = core_work_submit(req->srv->deps.loop, tile_work, tile_done, j);
+    if (rc) {
+        job_free(j);
+        web_reply_core_error(req, rc);
+    }
+}
+
 void web_api_gis_register(web_server *srv)
 {
     static const web_route routes[] = {
@@ -280,6 +350,7 @@ void web_api_gis_register(web_server *srv)
         {WEB_GET, "/api/v1/gis/nearby", nearby, CORE_ACT_MAP_READ},
         {WEB_GET, "/api/v1/gis/box", in_box, CORE_ACT_MAP_READ},
         {WEB_GET, "/api/v1/gis/layers/{name}", layer_geojson, CORE_ACT_MAP_READ},
+        {WEB_GET, "/tiles/{layer}/{z}/{x}/{y}", tile, CORE_ACT_MAP_READ},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(routes); i++)
         web_router_add(srv->router, routes[i].method, routes[i].pattern, (void *)&routes[i]);

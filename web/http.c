@@ -212,7 +212,10 @@ static int write_headers(struct lws *wsi, web_req *req)
     if (lws_add_http_common_headers(wsi, (unsigned)req->status, req->content_type,
                                     (lws_filepos_t)len, &p, end))
         return -1;
-    GString *extra = g_string_new("cache-control: no-store\r\nx-content-type-options: nosniff\r\n");
+    /* API answers are not cached unless the handler says otherwise (tiles). */
+    GString *extra = g_string_new("x-content-type-options: nosniff\r\n");
+    if (!req->extra_headers || !strstr(req->extra_headers, "cache-control:"))
+        g_string_append(extra, "cache-control: no-store\r\n");
     if (req->extra_headers)
         g_string_append(extra, req->extra_headers);
     if (req->close_after)

@@ -136,6 +136,49 @@ describe('the spatial API on the demo city', () => {
     assert.ok(d.every((x) => x <= 2000));
   });
 
+  test('vector tiles: GDAL reads them back; cached; out-of-range and unknown layers refused', async () => {
+    // The tile over Monte-Carlo at zoom 15 (Web Mercator tiling).
+    const z = 15, lon = 7.4246, lat = 43.7384, n = 2 ** z;
+    const x = Math.floor((lon + 180) / 360 * n);
+    const y = Math.floor((1 - Math.log(Math.tan(lat * Math.PI / 180) + 1 / Math.cos(lat * Math.PI / 180)) / Math.PI) / 2 * n);
+    const fetchTile = async (p) => {
+      const res = await fetch(`${srv.url}${p}`, { headers: { authorization: `Bearer ${srv.token}` } });
+      return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
+    };
+    const first = await fetchTile(`/tiles/base/${z}/${x}/${y}.mvt`);
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get('content-type'), 'application/vnd.mapbox-vector-tile');
+    assert.equal(first.headers.get('x-tile-cache'), 'miss');
+    assert.match(first.headers.get('cache-control'), /max-age/);
+    const again = await fetchTile(`/tiles/base/${z}/${x}/${y}.mvt`);
+    assert.equal(again.headers.get('x-tile-cache'), 'hit');
+    assert.ok(first.body.equals(again.body));
+    // Decoded by GDAL's own MVT reader: the layers, with features where the tile is.
+    const dir = tempDir();
+    const file = path.join(dir, `${y}.mvt`);
+    writeFileSync(file, first.body);
+    const info = execFileSync('ogrinfo', ['-ro', '-so', '-al', '-oo', `X=${x}`, '-oo', `Y=${y}`, '-oo', `Z=${z}`, `MVT:${file}`], { encoding: 'utf8' });
+    const counts = Object.fromEntries([...info.matchAll(/Layer name: (\w+)[\s\S]*?Feature Count: (\d+)/g)].map((m) => [m[1], Number(m[2])]));
+    for (const l of ['roads', 'buildings', 'districts']) assert.ok(counts[l] > 0, `${l} in the tile: ${JSON.stringify(counts)}`);
+    const ext = info.match(/Extent: \(([-\d.]+), ([-\d.]+)\) - \(([-\d.]+), ([-\d.]+)\)/);
+    const size = 2 * Math.PI * 6378137 / n;
+    const minx = -Math.PI * 6378137 + x * size;
+    assert.ok(Math.abs(Number(ext[1]) - minx) < size * 0.1, 'features sit in the tile GDAL expects');
+    // A single layer, an empty tile, refusals.
+    const roadsOnly = await fetchTile(`/tiles/roads/${z}/${x}/${y}.mvt`);
+    assert.equal(roadsOnly.status, 200);
+    assert.ok(roadsOnly.body.length > 0 && roadsOnly.body.length < first.body.length);
+    const sea = await fetchTile('/tiles/base/15/0/0.mvt');
+    assert.equal(sea.status, 200);
+    assert.equal(sea.body.length, 0);
+    for (const p of ['/tiles/base/21/0/0.mvt', '/tiles/base/3/8/0.mvt', '/tiles/base/3/0/-1.mvt', '/tiles/base/a/0/0.mvt', '/tiles/base/3/0/0.png']) {
+      assert.equal((await fetchTile(p)).status, 400, p);
+    }
+    assert.equal((await fetchTile('/tiles/nope/3/0/0.mvt')).status, 404);
+    const anon = await fetch(`${srv.url}/tiles/base/${z}/${x}/${y}.mvt`);
+    assert.equal(anon.status, 401);
+  });
+
   test('bad parameters are 400 naming the parameter; unknown layers 404', async () => {
     for (const q of ['lon=NaN&lat=43.7', 'lon=7.4&lat=1e308', 'lon=7.4', 'lon=181&lat=0', 'lon=7.4&lat=abc', 'lon=Infinity&lat=0']) {
       const r = await get(srv.url, `/api/v1/gis/reverse?${q}`);

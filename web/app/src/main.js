@@ -4,6 +4,7 @@ import './style.css';
 import { Connection } from './connection.js';
 import { auth, api, signIn, signOut, resume, stillSignedIn } from './auth.js';
 import { t, tName, setLang, currentLang, applyTranslations } from './i18n.js';
+import { CityMap, mapState } from './map.js';
 
 const FEED_MAX = 200;
 const $ = (id) => document.getElementById(id);
@@ -96,6 +97,50 @@ function tickClock() {
 }
 
 let conn = null;
+let cityMap = null;
+
+function initMapControls() {
+  document.querySelectorAll('.map-layers input[data-layer]').forEach((box) => {
+    box.addEventListener('change', () => {
+      mapState.layers[box.dataset.layer] = box.checked;
+      cityMap?.restyle();
+    });
+  });
+  $('map-district-kind').addEventListener('change', (e) => {
+    mapState.districtKind = e.target.value;
+    cityMap?.restyle();
+  });
+  $('map-theme').addEventListener('click', () => {
+    mapState.theme = mapState.theme === 'dark' ? 'light' : 'dark';
+    localStorage.setItem('citycmd.map.theme', mapState.theme);
+    cityMap?.restyle();
+  });
+  document.querySelector('.map-popup .close').addEventListener('click', () => cityMap?.popup.setPosition(undefined));
+  let timer = null;
+  $('map-search').addEventListener('input', (e) => {
+    clearTimeout(timer);
+    const q = e.target.value.trim();
+    timer = setTimeout(async () => {
+      const list = $('map-results');
+      if (!q || !cityMap?.map) { list.hidden = true; return; }
+      const results = await cityMap.search(q);
+      list.replaceChildren(...results.map((r) => {
+        const li = document.createElement('li');
+        li.tabIndex = 0;
+        li.textContent = r.name;
+        const kind = document.createElement('span');
+        kind.className = 'kind';
+        kind.textContent = r.kind;
+        li.append(kind);
+        const go = () => { list.hidden = true; cityMap.goTo(r.lon, r.lat); };
+        li.addEventListener('click', go);
+        li.addEventListener('keydown', (k) => { if (k.key === 'Enter') go(); });
+        return li;
+      }));
+      list.hidden = results.length === 0;
+    }, 150);
+  });
+}
 
 function showUser(user) {
   $('user-name').textContent = user.display_name || user.username;
@@ -114,6 +159,8 @@ function enter(user) {
   $('logout').hidden = false;
   $('conn-state').hidden = false;
   loadJournal();
+  cityMap = new CityMap(document.querySelector('.panel.map'));
+  cityMap.start();
   conn = new Connection({
     token: auth.token,
     onState: showState,
@@ -136,6 +183,8 @@ function enter(user) {
 function leave(reason) {
   if (conn) conn.stop();
   conn = null;
+  cityMap?.stop();
+  cityMap = null;
   $('journal-list').replaceChildren();
   $('feed').replaceChildren();
   $('main').hidden = true;
@@ -184,6 +233,7 @@ async function init() {
     if (auth.user) showUser(auth.user);
   });
   $('journal-form').addEventListener('submit', submitJournal);
+  initMapControls();
   $('login-form').addEventListener('submit', submitLogin);
   $('logout').addEventListener('click', logout);
   auth.onLost = (reason) => leave(reason);
