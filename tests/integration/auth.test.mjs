@@ -24,6 +24,7 @@ const ALLOWED = {
   'users.read': ['supervisor', 'operator'],
   'users.manage': ['operator'],
   'metrics.read': ['operator'],
+  'map.read': ['call_taker', 'dispatcher', 'supervisor', 'field_unit', 'crew', 'leader'],
 };
 const may = (u, action) => ALLOWED[action].includes(u.roles);
 // Agency-owned records: own agency, the joint "command" records, and for a
@@ -99,6 +100,8 @@ describe('the role × agency × action matrix', () => {
       check('GET /api/v1/audit', 'audit.read', await get(s.url, '/api/v1/audit', h), 200);
       const ul = check('GET /api/v1/users', 'users.read', await get(s.url, '/api/v1/users', h), 200);
       check('GET /metrics', 'metrics.read', await get(s.url, '/metrics', h), 200);
+      check('GET /api/v1/city', 'map.read', await get(s.url, '/api/v1/city', h), 200);
+      check('GET /tiles/base/0/0/0.mvt', 'map.read', await get(s.url, '/tiles/base/0/0/0.mvt', h), 404);
       const created = check('POST /api/v1/users', 'users.manage', await post(s.url, '/api/v1/users',
         { username: `new.${u.id}`, agency: 'fire', roles: 'crew', password: PW }, h), 201);
       check('PATCH /api/v1/users/{id}', 'users.manage', await request(s.url, 'PATCH',
@@ -141,7 +144,7 @@ describe('the role × agency × action matrix', () => {
       assert.equal(audit.status, 200);
       assert.deepEqual(audit.body.entries.map((e) => e.action).sort(), denials.sort(), `${u.username}'s denials audited`);
       for (const e of audit.body.entries) {
-        assert.match(e.object, /^\/(api\/v1\/|metrics)/);
+        assert.match(e.object, /^\/(api\/v1\/|metrics|tiles\/)/);
         assert.equal(e.source, '127.0.0.1');
       }
     }
@@ -213,6 +216,7 @@ describe('without a session', () => {
       ['GET', '/api/v1/journal'], ['POST', '/api/v1/journal'], ['GET', '/api/v1/journal/1'],
       ['GET', '/api/v1/events'], ['GET', '/api/v1/audit'], ['GET', '/api/v1/users'],
       ['POST', '/api/v1/users'], ['PATCH', '/api/v1/users/1'], ['GET', '/metrics'],
+      ['GET', '/api/v1/city'], ['GET', '/api/v1/gis/reverse?lon=1&lat=1'], ['GET', '/tiles/base/0/0/0.mvt'],
       ['GET', '/api/v1/sessions/current'], ['DELETE', '/api/v1/sessions/current'],
     ];
     for (const [m, p] of closed) {
