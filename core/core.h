@@ -26,7 +26,8 @@
     X(DB, -10, "database_error", "database error")                                                 \
     X(CONFIG, -11, "bad_config", "bad configuration")                                              \
     X(PARSE, -12, "malformed", "malformed input")                                                  \
-    X(CONFLICT, -13, "conflict", "conflicting change")
+    X(CONFLICT, -13, "conflict", "conflicting change")                                             \
+    X(TIMEDOUT, -14, "timed_out", "the operation took too long and was stopped")
 
 enum core_err {
     CORE_OK = 0,

@@ -26,6 +26,7 @@ static const struct {
 };
 
 #define MERGE_M 30.0
+#define DERIVE_MS 120000
 
 typedef struct {
     double x, y; /* local */
@@ -166,6 +167,8 @@ int gis__derive_districts(GDALDatasetH ds, OGRLayerH districts, OGRLayerH roads,
         return CORE_EINVAL;
     GEOSContextHandle_t h = GEOS_init_r();
     GEOSContext_setNoticeHandler_r(h, geos_notice);
+    /* A pathological extract must not hang the import. */
+    gis__deadline_begin(DERIVE_MS);
     GEOSGeometry *extent = city_extent(h, l, roads);
     for (size_t k = 0; extent && k < G_N_ELEMENTS(kinds); k++) {
         GArray *sites = sites_of(l, stations, kinds[k].stations);
@@ -177,8 +180,14 @@ int gis__derive_districts(GDALDatasetH ds, OGRLayerH districts, OGRLayerH roads,
         }
         g_array_free(sites, TRUE);
     }
+    int late = gis__deadline_end();
     GEOSGeom_destroy_r(h, extent);
     GEOS_finish_r(h);
     gis__local_free(l);
+    if (late) {
+        *err = g_strdup_printf("deriving the service districts took longer than %d s",
+                               DERIVE_MS / 1000);
+        return CORE_ETIMEDOUT;
+    }
     return 0;
 }

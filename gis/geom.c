@@ -7,6 +7,41 @@
 
 #include <math.h>
 
+/* ---- deadlines for GEOS ---- */
+
+static _Thread_local int64_t deadline_us; /* 0: none */
+static _Thread_local int deadline_hit;
+static GOnce registered = G_ONCE_INIT;
+
+static void check_deadline(void)
+{
+    if (deadline_us && g_get_monotonic_time() > deadline_us) {
+        deadline_hit = 1;
+        GEOS_interruptRequest();
+    }
+}
+
+static gpointer register_callback(gpointer unused)
+{
+    GEOS_interruptRegisterCallback(check_deadline);
+    return NULL;
+}
+
+void gis__deadline_begin(int ms)
+{
+    g_once(&registered, register_callback, NULL);
+    deadline_hit = 0;
+    deadline_us = g_get_monotonic_time() + (int64_t)ms * 1000;
+}
+
+int gis__deadline_end(void)
+{
+    deadline_us = 0;
+    int hit = deadline_hit;
+    deadline_hit = 0;
+    return hit;
+}
+
 int gis_lonlat_valid(double lon, double lat)
 {
     return isfinite(lon) && isfinite(lat) && lon >= -180 && lon <= 180 && lat >= -90 && lat <= 90;
@@ -46,7 +81,7 @@ static int check_nested(const json_t *a, int depth, int ring, size_t *count, siz
     if (!json_is_array(a))
         return fail(why, g_strdup("coordinates are nested arrays"));
     size_t n = json_array_size(a);
-    if (depth == 1 && ring) {
+    if (depth == 1 && ring == 1) {
         if (n < 4)
             return fail(why, g_strdup("a ring needs at least four positions"));
     } else if (depth == 1 && ring == 0 && n < 2) {
@@ -87,9 +122,14 @@ static int check_valid(const json_t *geometry, char **why)
     GEOSWKBReader_destroy_r(h, r);
     g_free(wkb);
     int rc = 0;
-    if (!gg) {
+    gis__deadline_begin(GIS_CHECK_MS);
+    char valid = gg ? GEOSisValid_r(h, gg) : 0;
+    if (gis__deadline_end()) {
+        rc = CORE_ETIMEDOUT;
+        *why = g_strdup_printf("checking the polygon took longer than %d ms", GIS_CHECK_MS);
+    } else if (!gg) {
         rc = fail(why, g_strdup("not a geometry GEOS can read"));
-    } else if (GEOSisValid_r(h, gg) != 1) {
+    } else if (valid != 1) {
         char *reason = GEOSisValidReason_r(h, gg);
         rc = fail(why, g_strdup_printf("invalid polygon: %s", reason ? reason : "unknown"));
         GEOSFree_r(h, reason);

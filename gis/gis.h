@@ -40,8 +40,9 @@ int gis_lonlat_valid(double lon, double lat);
 
 /* Checks a GeoJSON geometry object (Point, LineString, Polygon, Multi*):
  * finite in-range coordinates, at most max_vertices, closed rings of four
- * or more positions, and (for polygons) validity by GEOS. 0, or CORE_EINVAL
- * with *why (g_free). */
+ * or more positions, and (for polygons) validity by GEOS, which is stopped
+ * after GIS_CHECK_MS. 0, CORE_EINVAL or CORE_ETIMEDOUT with *why (g_free). */
+#define GIS_CHECK_MS 2000
 int gis_geojson_check(const json_t *geometry, size_t max_vertices, char **why);
 
 /* ---- import ---- */
@@ -72,8 +73,10 @@ const char *gis_city_name(const gis_city *c);
 /* {"name","bbox":[w,s,e,n],"center":[lon,lat],"attribution","layers":{name:count}} (new ref). */
 json_t *gis_city_info(const gis_city *c);
 
-/* The districts containing a point: a JSON array of {"kind","name","id"}, one
- * per district kind that has one there (new reference). kind NULL: all. */
+/* The districts containing a point: a JSON array of {"kind","name","id"}
+ * (and "level" for administrative areas) for every district containing
+ * it, ordered by kind and, for administrative areas, finest first (new
+ * reference). kind NULL: all kinds. */
 json_t *gis_districts_at(gis_city *c, double lon, double lat, const char *kind);
 
 typedef struct {

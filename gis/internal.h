@@ -39,6 +39,17 @@ GEOSGeometry *gis__to_local(GEOSContextHandle_t h, const gis__local *l, OGRGeome
 /* A local GEOS geometry back to a new OGR geometry in WGS84. */
 OGRGeometryH gis__to_wgs84(GEOSContextHandle_t h, const gis__local *l, const GEOSGeometry *g);
 
+/* ---- interrupting long GEOS operations (geom.c) ---- */
+
+/* GEOS operations started by this thread after gis__deadline_begin(ms)
+ * stop (fail with an exception GEOS turns into an error return) once ms
+ * have passed, until gis__deadline_end(), which says whether the deadline
+ * passed. GEOS 3.11 has one process-wide interrupt flag, raised from a
+ * callback that runs in the working thread and checks that thread's own
+ * deadline. */
+void gis__deadline_begin(int ms);
+int gis__deadline_end(void);
+
 /* ---- import helpers ---- */
 
 /* Adds the areas nearest to each fire station, police station and hospital

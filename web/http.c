@@ -172,6 +172,9 @@ void web_reply_core_error(web_req *req, int err)
     case CORE_ETOOBIG:
         status = 413;
         break;
+    case CORE_ETIMEDOUT:
+        status = 422; /* the input is too costly to handle, not the server's fault */
+        break;
     case CORE_EBUSY:
     case CORE_ESTOPPED:
     case CORE_ESHUTDOWN:
