@@ -774,43 +774,73 @@ void gis_tiles_clear(gis_city *c)
 
 /* ---- GeoJSON export ---- */
 
-json_t *gis_layer_geojson(gis_city *c, const char *layer, const double *bbox, int limit)
+/* A GDAL feature as a GeoJSON Feature (new reference). */
+static json_t *feature_json(OGRFeatureH f)
 {
+    OGRGeometryH g = OGR_F_GetGeometryRef(f);
+    char *gj = g ? OGR_G_ExportToJson(g) : NULL;
+    json_t *props = json_object();
+    OGRFeatureDefnH defn = OGR_F_GetDefnRef(f);
+    for (int i = 0; i < OGR_FD_GetFieldCount(defn); i++) {
+        if (!OGR_F_IsFieldSetAndNotNull(f, i))
+            continue;
+        OGRFieldDefnH fd = OGR_FD_GetFieldDefn(defn, i);
+        OGRFieldType t = OGR_Fld_GetType(fd);
+        json_object_set_new(props, OGR_Fld_GetNameRef(fd),
+                            t == OFTInteger || t == OFTInteger64
+                                ? json_integer(OGR_F_GetFieldAsInteger64(f, i))
+                            : t == OFTReal ? json_real(OGR_F_GetFieldAsDouble(f, i))
+                                           : json_string(OGR_F_GetFieldAsString(f, i)));
+    }
+    json_t *out =
+        json_pack("{sssIsoso}", "type", "Feature", "id", (json_int_t)OGR_F_GetFID(f), "properties",
+                  props, "geometry", gj ? json_loads(gj, 0, NULL) : json_null());
+    CPLFree(gj);
+    return out;
+}
+
+/* The package's layer opened for reading, or NULL. *ds to GDALClose. */
+static OGRLayerH open_layer(gis_city *c, const char *layer, GDALDatasetH *ds)
+{
+    *ds = NULL;
     if (!g_strv_contains((const char *const *)c->layer_names, layer))
         return NULL;
-    GDALDatasetH ds = GDALOpenEx(c->gpkg, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
-    OGRLayerH l = ds ? GDALDatasetGetLayerByName(ds, layer) : NULL;
-    if (!l) {
-        if (ds)
-            GDALClose(ds);
-        return NULL;
+    *ds = GDALOpenEx(c->gpkg, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
+    OGRLayerH l = *ds ? GDALDatasetGetLayerByName(*ds, layer) : NULL;
+    if (!l && *ds) {
+        GDALClose(*ds);
+        *ds = NULL;
     }
+    return l;
+}
+
+json_t *gis_feature_geojson(gis_city *c, const char *layer, int64_t id)
+{
+    GDALDatasetH ds;
+    OGRLayerH l = open_layer(c, layer, &ds);
+    if (!l)
+        return NULL;
+    OGRFeatureH f = OGR_L_GetFeature(l, id);
+    json_t *out = f ? feature_json(f) : NULL;
+    if (f)
+        OGR_F_Destroy(f);
+    GDALClose(ds);
+    return out;
+}
+
+json_t *gis_layer_geojson(gis_city *c, const char *layer, const double *bbox, int limit)
+{
+    GDALDatasetH ds;
+    OGRLayerH l = open_layer(c, layer, &ds);
+    if (!l)
+        return NULL;
     if (bbox)
         OGR_L_SetSpatialFilterRect(l, bbox[0], bbox[1], bbox[2], bbox[3]);
     json_t *features = json_array();
     OGRFeatureH f;
     int n = 0;
     while (n < limit && (f = OGR_L_GetNextFeature(l))) {
-        OGRGeometryH g = OGR_F_GetGeometryRef(f);
-        char *gj = g ? OGR_G_ExportToJson(g) : NULL;
-        json_t *props = json_object();
-        OGRFeatureDefnH defn = OGR_F_GetDefnRef(f);
-        for (int i = 0; i < OGR_FD_GetFieldCount(defn); i++) {
-            if (!OGR_F_IsFieldSetAndNotNull(f, i))
-                continue;
-            OGRFieldDefnH fd = OGR_FD_GetFieldDefn(defn, i);
-            OGRFieldType t = OGR_Fld_GetType(fd);
-            json_object_set_new(props, OGR_Fld_GetNameRef(fd),
-                                t == OFTInteger || t == OFTInteger64
-                                    ? json_integer(OGR_F_GetFieldAsInteger64(f, i))
-                                : t == OFTReal ? json_real(OGR_F_GetFieldAsDouble(f, i))
-                                               : json_string(OGR_F_GetFieldAsString(f, i)));
-        }
-        json_array_append_new(features,
-                              json_pack("{sssIsoso}", "type", "Feature", "id",
-                                        (json_int_t)OGR_F_GetFID(f), "properties", props,
-                                        "geometry", gj ? json_loads(gj, 0, NULL) : json_null()));
-        CPLFree(gj);
+        json_array_append_new(features, feature_json(f));
         OGR_F_Destroy(f);
         n++;
     }

@@ -115,6 +115,10 @@ json_t *gis_points_in_box(gis_city *c, const char *layer, double w, double s, do
  * NULL: all), at most limit features. NULL when the layer does not exist. */
 json_t *gis_layer_geojson(gis_city *c, const char *layer, const double *bbox, int limit);
 
+/* One feature of a layer as a GeoJSON Feature, or NULL when the layer or
+ * the feature does not exist. */
+json_t *gis_feature_geojson(gis_city *c, const char *layer, int64_t id);
+
 /* A Mapbox Vector Tile (MVT 2.1, extent 4096) of layer at z/x/y (Web
  * Mercator tiling), "base" being every map layer (districts, water,
  * buildings, roads, stations, places) with `name` and `kind` properties.

@@ -24,8 +24,7 @@ static void reply_invalid(web_req *req, const char *field, const char *message)
                              "field", field));
 }
 
-/* The {id} of the path as a positive integer; replies 400 otherwise. */
-static int path_id(web_req *req, const char *what, int64_t *id)
+int web_path_id(web_req *req, const char *what, int64_t *id)
 {
     const char *text = web_param(&req->params, "id");
     char *end;
@@ -267,7 +266,7 @@ static void journal_got(int rc, json_t *entry, void *arg)
 static void journal_get(web_req *req)
 {
     int64_t id;
-    if (path_id(req, "journal", &id))
+    if (web_path_id(req, "journal", &id))
         return;
     scoped *sc = scoped_new(req);
     int rc = disp_journal_get(req->srv->deps.store, id, journal_got, sc);
@@ -646,7 +645,7 @@ static void user_updated(int rc, GPtrArray *events, void *arg)
 static void user_update(web_req *req)
 {
     int64_t id;
-    if (path_id(req, "user", &id))
+    if (web_path_id(req, "user", &id))
         return;
     json_t *body = web_req_json(req);
     if (!body)
@@ -691,6 +690,11 @@ void web_api_register(web_server *srv)
         {WEB_POST, "/api/v1/users", user_create, CORE_ACT_USERS_MANAGE},
         {WEB_PATCH, "/api/v1/users/{id}", user_update, CORE_ACT_USERS_MANAGE},
     };
-    for (size_t i = 0; i < G_N_ELEMENTS(routes); i++)
+    web_routes_add(srv, routes, G_N_ELEMENTS(routes));
+}
+
+void web_routes_add(web_server *srv, const web_route *routes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
         web_router_add(srv->router, routes[i].method, routes[i].pattern, (void *)&routes[i]);
 }

@@ -25,6 +25,7 @@ typedef struct {
     json_t *result;
     const char *missing; /* 404 message when fn returns NULL */
     int z, x, y, tile_rc, cached;
+    int64_t id;
     GBytes *tile;
 } gis_job;
 
@@ -172,6 +173,12 @@ static json_t *do_layer(gis_city *c, void *a)
     return gis_layer_geojson(c, j->layer, j->has_bbox ? j->bbox : NULL, j->limit);
 }
 
+static json_t *do_feature(gis_city *c, void *a)
+{
+    gis_job *j = a;
+    return gis_feature_geojson(c, j->layer, j->id);
+}
+
 /* ---- routes ---- */
 
 /* 200 either way: a deployment without a city is not an error for a screen. */
@@ -283,6 +290,20 @@ static void layer_geojson(web_req *req)
     job_run(j);
 }
 
+static void feature_geojson(web_req *req)
+{
+    gis_job *j = job_new(req, do_feature);
+    if (!j)
+        return;
+    if (layer_param(req, j, web_param(&req->params, "name")) ||
+        web_path_id(req, "feature", &j->id)) {
+        job_free(j);
+        return;
+    }
+    j->missing = "no such layer or feature";
+    job_run(j);
+}
+
 /* ---- vector tiles ---- */
 
 static void tile_work(void *p)
@@ -350,8 +371,8 @@ void web_api_gis_register(web_server *srv)
         {WEB_GET, "/api/v1/gis/nearby", nearby, CORE_ACT_MAP_READ},
         {WEB_GET, "/api/v1/gis/box", in_box, CORE_ACT_MAP_READ},
         {WEB_GET, "/api/v1/gis/layers/{name}", layer_geojson, CORE_ACT_MAP_READ},
+        {WEB_GET, "/api/v1/gis/layers/{name}/{id}", feature_geojson, CORE_ACT_MAP_READ},
         {WEB_GET, "/tiles/{layer}/{z}/{x}/{y}", tile, CORE_ACT_MAP_READ},
     };
-    for (size_t i = 0; i < G_N_ELEMENTS(routes); i++)
-        web_router_add(srv->router, routes[i].method, routes[i].pattern, (void *)&routes[i]);
+    web_routes_add(srv, routes, G_N_ELEMENTS(routes));
 }

@@ -94,6 +94,9 @@ int web_query_int(web_req *req, const char *name, int64_t def, int64_t min, int6
                   int64_t *out);
 int web_query_double(web_req *req, const char *name, int required, double def, double min,
                      double max, double *out);
+/* The {id} of the path as a positive integer; replies 400 naming `what` and
+ * returns -1 otherwise. */
+int web_path_id(web_req *req, const char *what, int64_t *id);
 /* Replies 403 and records actor's denied attempt in the audit trail. */
 void web_reply_forbidden(web_req *req, const char *actor, const char *action, const char *object);
 
@@ -117,5 +120,7 @@ void web_ws_fini(web_server *srv);
 /* api.c, api_gis.c */
 void web_api_register(web_server *srv);
 void web_api_gis_register(web_server *srv);
+/* Adds routes (a static array: the router keeps pointers into it). */
+void web_routes_add(web_server *srv, const web_route *routes, size_t n);
 
 #endif

@@ -3,25 +3,16 @@
 // the canvas, a click that says where the point is, and the search box.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { BIN, ROOT, startServer, tempDir, addUser } from '../lib/harness.mjs';
+import { BIN, startServer, tempDir, addUser } from '../lib/harness.mjs';
+import { launchChromium, openPage, OUT } from '../lib/browser.mjs';
 
-const CHROMIUM = process.env.CITYCMD_CHROMIUM || '/usr/bin/chromium';
-const OUT = path.join(ROOT, 'build', 'test-output');
 const CITY = path.join(path.dirname(BIN), 'city', 'monaco');
 const USER = { username: 'map.viewer', password: 'map viewer pass', roles: 'dispatcher', agency: 'fire', displayName: 'Map Viewer' };
 
 let browser;
-before(async () => {
-  mkdirSync(OUT, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
-});
+before(async () => { browser = await launchChromium(); });
 after(async () => { await browser?.close(); });
 
 // Pixels of the map canvas: how many differ from the background, and how
@@ -48,16 +39,8 @@ test('the map draws tiles of the city offline, with roads and labels; a click an
   const state = tempDir();
   addUser(state, USER);
   const s = await startServer({ state, args: ['--city', CITY] });
-  const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  const blocked = [], errors = [], tiles = [];
-  await context.route('**/*', (route) => {
-    const host = new URL(route.request().url()).hostname;
-    if (host === '127.0.0.1' || host === 'localhost') return route.continue();
-    blocked.push(route.request().url());
-    return route.abort('blockedbyclient');
-  });
-  page.on('pageerror', (e) => errors.push(String(e)));
+  const { context, page, blocked, errors } = await openPage(browser);
+  const tiles = [];
   page.on('response', (res) => { if (new URL(res.url()).pathname.startsWith('/tiles/')) tiles.push(res.status()); });
   try {
     await page.goto(s.url);

@@ -4,38 +4,16 @@
 // from a server restart; a user signs in, sees who they are, and signs out.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { ROOT, startServer, post, get, request, login, tempDir, addUser } from '../lib/harness.mjs';
-
-const CHROMIUM = process.env.CITYCMD_CHROMIUM || '/usr/bin/chromium';
-const OUT = path.join(ROOT, 'build', 'test-output');
+import { launchChromium, openPage, OUT } from '../lib/browser.mjs';
+import { startServer, post, get, request, login, tempDir, addUser } from '../lib/harness.mjs';
 
 let browser;
-before(async () => {
-  mkdirSync(OUT, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
+before(async () => { browser = await launchChromium(); });
 after(async () => { await browser?.close(); });
 
 async function openShell(url) {
-  const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  const blocked = [];
-  const errors = [];
-  await context.route('**/*', (route) => {
-    const host = new URL(route.request().url()).hostname;
-    if (host === '127.0.0.1' || host === 'localhost') return route.continue();
-    blocked.push(route.request().url());
-    return route.abort('blockedbyclient');
-  });
-  page.on('pageerror', (e) => errors.push(String(e)));
+  const { context, page, blocked, errors } = await openPage(browser);
   // Failed loads are tracked as responses below; other console errors count.
   page.on('console', (m) => {
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());

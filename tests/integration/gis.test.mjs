@@ -190,6 +190,13 @@ describe('the spatial API on the demo city', () => {
       assert.equal((await get(srv.url, `/api/v1/gis/box?layer=stations&bbox=${b}`)).status, 400, b);
     }
     assert.equal((await get(srv.url, '/api/v1/gis/layers/nope')).status, 404);
+    const one = await get(srv.url, '/api/v1/gis/layers/stations/1');
+    assert.equal(one.status, 200);
+    assert.equal(one.body.type, 'Feature');
+    assert.equal(one.body.id, 1);
+    assert.equal(one.body.geometry.type, 'Point');
+    assert.equal((await get(srv.url, '/api/v1/gis/layers/stations/999999')).status, 404);
+    assert.equal((await get(srv.url, '/api/v1/gis/layers/stations/x')).status, 400);
     assert.equal((await get(srv.url, '/api/v1/gis/nearby?layer=nope&lon=7.4&lat=43.7')).status, 404);
     assert.equal((await get(srv.url, '/api/v1/gis/search?q=')).status, 400);
     assert.equal((await get(srv.url, '/api/v1/gis/search?q=x', { authorization: null })).status, 401);
