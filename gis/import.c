@@ -158,6 +158,7 @@ static void add_feature(package *p, int layer, OGRGeometryH g, const char *const
 
 typedef struct {
     GArray *stations; /* gis__station */
+    GPtrArray *coast; /* OGRGeometryH of natural=coastline ways */
 } osm_state;
 
 static const char *station_kind(OGRFeatureH f)
@@ -240,8 +241,12 @@ static void take_point(package *p, osm_state *st, OGRFeatureH f, OGRGeometryH g)
     take_address(p, f, g, id);
 }
 
-static void take_line(package *p, OGRFeatureH f, OGRGeometryH g)
+static void take_line(package *p, osm_state *st, OGRFeatureH f, OGRGeometryH g)
 {
+    char *natural = osm_tag(f, "natural");
+    if (natural && strcmp(natural, "coastline") == 0)
+        g_ptr_array_add(st->coast, OGR_G_Clone(g));
+    g_free(natural);
     char *hw = osm_tag(f, "highway");
     if (hw && !g_strv_contains(not_roads, hw) && OGR_G_GetPointCount(g) >= 2) {
         char *name = osm_tag(f, "name"), *ref = osm_tag(f, "ref"), *oneway = osm_tag(f, "oneway"),
@@ -345,7 +350,7 @@ static int read_osm(package *p, osm_state *st, const char *path, char **err)
             if (strcmp(lname, "points") == 0)
                 take_point(p, st, f, g);
             else if (strcmp(lname, "lines") == 0)
-                take_line(p, f, g);
+                take_line(p, st, f, g);
             else if (strcmp(lname, "multipolygons") == 0)
                 take_polygon(p, st, f, g);
         }
@@ -530,11 +535,15 @@ int gis_import_city(const gis_import_opts *o, char **err)
     gdal_messages = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     CPLPushErrorHandler(count_message);
     package p = {0};
-    osm_state st = {.stations = g_array_new(FALSE, TRUE, sizeof(gis__station))};
+    osm_state st = {.stations = g_array_new(FALSE, TRUE, sizeof(gis__station)),
+                    .coast = g_ptr_array_new_with_free_func((GDestroyNotify)OGR_G_DestroyGeometry)};
     int rc = open_package(&p, o->out, o->osm != NULL, err);
     if (!rc && o->osm) {
         GDALDatasetStartTransaction(p.ds, FALSE);
         rc = read_osm(&p, &st, o->osm, err);
+        if (!rc)
+            rc = gis__derive_sea(p.layers[L_WATER], p.layers[L_ROADS], st.coast, &p.counts[L_WATER],
+                                 err);
         if (!rc)
             rc = gis__derive_districts(p.ds, p.layers[L_DISTRICTS], p.layers[L_ROADS], st.stations,
                                        &p.counts[L_DISTRICTS], err);
@@ -554,6 +563,7 @@ int gis_import_city(const gis_import_opts *o, char **err)
     for (guint i = 0; i < st.stations->len; i++)
         g_free(g_array_index(st.stations, gis__station, i).name);
     g_array_free(st.stations, TRUE);
+    g_ptr_array_free(st.coast, TRUE);
     close_package(&p);
     CPLPopErrorHandler();
     report_messages();

@@ -57,6 +57,10 @@ int gis__deadline_end(void);
  * reading OSM). */
 int gis__derive_districts(GDALDatasetH ds, OGRLayerH districts, OGRLayerH roads, GArray *stations,
                           int64_t *count, char **err);
+/* Adds the sea (kind "sea") to the water layer: the faces of the city's
+ * extent cut by the coastline that lie on its right (OSM draws coastlines
+ * with the land on the left). */
+int gis__derive_sea(OGRLayerH water, OGRLayerH roads, GPtrArray *coast, int64_t *count, char **err);
 /* Replaces layer `name` of ds with the features of `from`, reprojected to
  * WGS84 and checked (finite, in range, valid polygons). */
 int gis__copy_layer(GDALDatasetH ds, OGRSpatialReferenceH wgs84, const char *name, OGRLayerH from,
