@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
 import { writeFileSync, readFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { BIN, SHARED_DATA, startServer, get, tempDir } from '../lib/harness.mjs';
+import { BIN, sharedData, startServer, get, tempDir } from '../lib/harness.mjs';
 
-const OSM = path.join(SHARED_DATA, 'osm');
+const OSM = sharedData('osm');
 const ENV = { ...process.env, LSAN_OPTIONS: `suppressions=${path.resolve('tests/lsan.supp')}` };
 
 function importCity(args) {

@@ -13,7 +13,16 @@ import WebSocket from 'ws';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, '../..');
 export const BIN = path.resolve(ROOT, process.env.CITYCMD_BIN || 'build/citycmd');
-export const SHARED_DATA = path.resolve(ROOT, '../shared/data');
+// The workplace's real data, beside the project (CITYCMD_SHARED_DATA overrides).
+export const SHARED_DATA = process.env.CITYCMD_SHARED_DATA || path.resolve(ROOT, '../shared/data');
+
+// The path of a shared data file; throws, naming what is missing, when the
+// data is not there (a test never passes without its data).
+export function sharedData(...parts) {
+  const p = path.join(SHARED_DATA, ...parts);
+  if (!existsSync(p)) throw new Error(`${p} is missing: tests read real data from ../shared/data (or CITYCMD_SHARED_DATA)`);
+  return p;
+}
 const execFileP = promisify(execFile);
 
 const children = new Set();
