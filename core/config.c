@@ -34,6 +34,8 @@ static const opt options[] = {
     {"state", T_STR, F(state_dir), "state", 0, 0, "DIR",
      "where the durable store lives (created if missing)"},
     {"city", T_STR, F(city), NULL, 0, 0, "PATH", "city package to load"},
+    {"catalogue", T_STR, F(catalogue), NULL, 0, 0, "FILE",
+     "call categories (JSON; default: the built-in catalogue)"},
     {"redis", T_STR, F(redis_url), NULL, 0, 0, "URL",
      "redis://[:password@]host[:port][/db]; events are published to a stream"},
     {"redis-stream", T_STR, F(redis_stream), "citycmd:events", 0, 0, "KEY",

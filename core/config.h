@@ -49,6 +49,7 @@ typedef struct core_config {
     int metrics_public;
     char *tls_cert, *tls_key;
     int allow_plain_http;
+    char *catalogue;
 } core_config;
 
 /* 127.x, ::1 or localhost. */

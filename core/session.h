@@ -37,7 +37,10 @@ typedef struct {
     X(USERS_READ, "users.read")                                                                    \
     X(USERS_MANAGE, "users.manage")                                                                \
     X(METRICS_READ, "metrics.read")                                                                \
-    X(MAP_READ, "map.read")
+    X(MAP_READ, "map.read")                                                                        \
+    X(CALLS_CREATE, "calls.create")                                                                \
+    X(INCIDENTS_READ, "incidents.read")                                                            \
+    X(INCIDENTS_UPDATE, "incidents.update")
 
 typedef enum {
 #define CORE__ACTION_ENUM(name, text) CORE_ACT_##name,
@@ -53,6 +56,8 @@ int core_may(const core_session *s, core_action action, const char *agency);
  * g_strfreev; empty when the role may not), or NULL for every agency. The
  * same rules as core_may, as a list for queries. */
 char **core_readable_agencies(const core_session *s, core_action action);
+/* May s do action on a thing of any of these agencies (NULL-terminated)? */
+int core_may_any(const core_session *s, core_action action, char **agencies);
 /* May s see this event on the feed? */
 int core_may_see_event(const core_session *s, const core_event *ev);
 

@@ -120,6 +120,7 @@ void web_ws_fini(web_server *srv);
 /* api.c, api_gis.c */
 void web_api_register(web_server *srv);
 void web_api_gis_register(web_server *srv);
+void web_api_incidents_register(web_server *srv);
 /* Adds routes (a static array: the router keeps pointers into it). */
 void web_routes_add(web_server *srv, const web_route *routes, size_t n);
 

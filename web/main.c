@@ -9,6 +9,7 @@
  * or --drain-timeout-ms passes. A second signal exits at once.
  */
 #include "../core/auth.h"
+#include "../dispatch/incident.h"
 #include "../gis/gis.h"
 #include "../core/session.h"
 #include "../core/config.h"
@@ -41,6 +42,8 @@ typedef struct {
     core_redis *redis;
     core_sessions *sessions;
     gis_city *city;
+    disp_catalogue *catalogue;
+    disp_incidents *incidents;
     web_server *web;
     web_demo *demo;
     int signals;
@@ -166,8 +169,16 @@ static int start(app *a, const char *argv0)
     } else if (a->cfg.demo) {
         log_warn("demo.city", "note=\"the demo city was not built next to the binary; no map\"");
     }
+    a->catalogue = disp_catalogue_new(a->cfg.catalogue, &err);
+    if (!a->catalogue) {
+        fprintf(stderr, "citycmd: --catalogue: %s\n", err);
+        g_free(err);
+        return 1;
+    }
+    a->incidents = disp_incidents_new(a->store, a->catalogue, a->city);
     char *www = a->cfg.static_dir ? g_strdup(a->cfg.static_dir) : beside_exe("www");
-    web_deps deps = {&a->cfg, a->loop, a->store, a->bus, a->redis, a->sessions, a->city, www};
+    web_deps deps = {&a->cfg,     a->loop, a->store,     a->bus,       a->redis,
+                     a->sessions, a->city, a->incidents, a->catalogue, www};
     a->web = web_server_new(&deps, &err);
     g_free(www);
     if (!a->web) {
@@ -196,6 +207,8 @@ static void stop(app *a)
         core_loop_drain(a->loop);
     web_server_free(a->web);
     core_sessions_free(a->sessions);
+    disp_incidents_free(a->incidents);
+    disp_catalogue_free(a->catalogue);
     gis_city_free(a->city);
     core_store_free(a->store);
     core_loop_free(a->loop);

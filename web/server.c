@@ -11,6 +11,7 @@
 #include "../core/auth.h"
 #include "../core/core.h"
 #include "../dispatch/dispatch.h"
+#include "../dispatch/incident.h"
 #include "../core/log.h"
 
 #include <arpa/inet.h>
@@ -102,6 +103,7 @@ web_server *web_server_new(const web_deps *deps, char **err)
     srv->started_ms = core_now_ms();
     web_api_register(srv);
     web_api_gis_register(srv);
+    web_api_incidents_register(srv);
     web_ws_init(srv);
     core_sessions_on_end(deps->sessions, session_ended, srv);
     core_sessions_in_use(deps->sessions, session_in_use, srv);
@@ -173,6 +175,7 @@ void web_register_migrations(core_store *st)
 {
     core_auth_register(st);
     disp_journal_register(st);
+    disp_incidents_register(st);
 }
 
 int web_server_port(const web_server *srv)

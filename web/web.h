@@ -25,6 +25,8 @@ typedef struct {
     core_redis *redis; /* NULL without --redis */
     core_sessions *sessions;
     struct gis_city *city; /* NULL without --city */
+    struct disp_incidents *incidents;
+    struct disp_catalogue *catalogue;
     const char *static_dir;
 } web_deps;
 

@@ -25,6 +25,9 @@ const ALLOWED = {
   'users.manage': ['operator'],
   'metrics.read': ['operator'],
   'map.read': ['call_taker', 'dispatcher', 'supervisor', 'field_unit', 'crew', 'leader'],
+  'calls.create': ['call_taker', 'dispatcher', 'supervisor'],
+  'incidents.read': ['call_taker', 'dispatcher', 'supervisor', 'field_unit', 'crew', 'leader'],
+  'incidents.update': ['dispatcher', 'supervisor'],
 };
 const may = (u, action) => ALLOWED[action].includes(u.roles);
 // Agency-owned records: own agency, the joint "command" records, and for a
@@ -101,6 +104,9 @@ describe('the role × agency × action matrix', () => {
       const ul = check('GET /api/v1/users', 'users.read', await get(s.url, '/api/v1/users', h), 200);
       check('GET /metrics', 'metrics.read', await get(s.url, '/metrics', h), 200);
       check('GET /api/v1/city', 'map.read', await get(s.url, '/api/v1/city', h), 200);
+      check('POST /api/v1/calls', 'calls.create', await post(s.url, '/api/v1/calls',
+        { line: '110', caller: '1', location: { lon: 7.42 + u.id / 1000, lat: 43.73 }, category: 'police/disturbance' }, h), 201);
+      check('GET /api/v1/incidents', 'incidents.read', await get(s.url, '/api/v1/incidents', h), 200);
       check('GET /tiles/base/0/0/0.mvt', 'map.read', await get(s.url, '/tiles/base/0/0/0.mvt', h), 404);
       const created = check('POST /api/v1/users', 'users.manage', await post(s.url, '/api/v1/users',
         { username: `new.${u.id}`, agency: 'fire', roles: 'crew', password: PW }, h), 201);

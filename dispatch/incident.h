@@ -1,0 +1,82 @@
+/*
+ * incident.h — calls and incidents: the category catalogue, intake of
+ * calls from the five lines, fusion of calls into incidents, and the
+ * incident lifecycle.
+ *
+ * A call is validated on the loop thread (fields, catalogue, location:
+ * coordinates inside the city, or a place text resolved by the GIS search)
+ * and written by the store's writer, which decides fusion there: the
+ * writer is the one place where calls are serialised, so two callers
+ * reporting the same fire at the same instant still join one incident.
+ * Every change is an event with subject "incident/ID" (the timeline is the
+ * event log of that subject) carrying the incident's agencies, by which
+ * the feed and the API decide who may see it.
+ *
+ * All functions run on the loop thread; results come back through
+ * callbacks on the loop thread after the store committed or read.
+ */
+#ifndef CITYCMD_DISPATCH_INCIDENT_H
+#define CITYCMD_DISPATCH_INCIDENT_H
+
+#include "../core/store.h"
+#include "../gis/gis.h"
+#include "dispatch.h"
+
+/* ---- the catalogue ---- */
+
+typedef struct {
+    char *name;      /* "fire/structure" */
+    char *family;    /* "fire": calls fuse only within a family */
+    char *owner;     /* owning agency */
+    char **joint;    /* further agencies (NULL-terminated) */
+    int priority;    /* 1 (highest) .. 5 */
+    double radius_m; /* fusion: same incident within this distance … */
+    int window_s;    /* … and this long after its last call */
+} disp_category;
+
+typedef struct disp_catalogue disp_catalogue;
+
+/* The built-in catalogue, or the JSON file at path (docs/CALLS.md). NULL
+ * with *err when the file is wrong. */
+disp_catalogue *disp_catalogue_new(const char *path, char **err);
+void disp_catalogue_free(disp_catalogue *c);
+const disp_category *disp_category_find(const disp_catalogue *c, const char *name);
+/* {"categories":[…]} (new reference). */
+json_t *disp_catalogue_json(const disp_catalogue *c);
+
+/* ---- calls and incidents ---- */
+
+#define DISP_CALL_TEXT_MAX 8000
+
+typedef struct disp_incidents disp_incidents;
+
+void disp_incidents_register(core_store *st);
+/* city may be NULL (then locations are checked only as lon/lat). */
+disp_incidents *disp_incidents_new(core_store *st, disp_catalogue *cat, gis_city *city);
+void disp_incidents_free(disp_incidents *d);
+
+/* Validates a call (docs/API.md, POST /api/v1/calls) and queues it; done
+ * gets {"call":{…},"incident":{…},"joined":bool}. CORE_EINVAL with *field
+ * and *message (g_free) naming the problem. */
+int disp_call_add(disp_incidents *d, const json_t *body, const char *call_taker, const char *agency,
+                  const char *source, disp_json_done done, void *arg, char **field, char **message);
+
+/* Incidents of the given agencies (NULL: all), newest activity first; open
+ * ones only unless all. done gets an array. */
+int disp_incidents_list(disp_incidents *d, char **agencies, int all, int limit, disp_json_done done,
+                        void *arg);
+/* One incident with its calls and timeline; done gets it or CORE_ENOTFOUND. */
+int disp_incident_get(disp_incidents *d, int64_t id, disp_json_done done, void *arg);
+
+/* Changes status, priority, response level, or adds a note:
+ * {"status":"dispatched"|…, "priority":1-5, "level":"I"-"IV", "note":"…"}.
+ * CORE_EINVAL (*field, *message) for a bad body or an impossible status
+ * change (checked in the writer against the stored status). */
+int disp_incident_update(disp_incidents *d, int64_t id, const json_t *body, const char *actor,
+                         const char *source, disp_json_done done, void *arg, char **field,
+                         char **message);
+
+/* The agencies of an incident JSON ("agency" and "joint"), for authorization. */
+char **disp_incident_agencies(const json_t *incident);
+
+#endif

@@ -1,0 +1,238 @@
+/*
+ * api_incidents.c — calls and incidents over HTTP: intake, the incident
+ * queue, one incident with its calls and timeline, and changes to it.
+ * Reading and changing an incident need the action and one of its
+ * agencies (owner or joint); refusals are 403 and audited.
+ */
+#include "internal.h"
+
+#include "../dispatch/incident.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    web_req *req;
+    core_session who; /* a copy: the session may end while the store works */
+    json_t *body;     /* PATCH: applied once the incident is read */
+} inc_ctx;
+
+static inc_ctx *ctx_new(web_req *req)
+{
+    inc_ctx *c = g_new0(inc_ctx, 1);
+    c->req = req;
+    c->who = *req->session;
+    c->who.username = g_strdup(req->session->username);
+    c->who.display_name = NULL;
+    c->who.agency = g_strdup(req->session->agency);
+    c->who.leads = g_strdup(req->session->leads);
+    return c;
+}
+
+static void ctx_free(inc_ctx *c)
+{
+    g_free(c->who.username);
+    g_free(c->who.agency);
+    g_free(c->who.leads);
+    json_decref(c->body);
+    g_free(c);
+}
+
+static void reply_invalid(web_req *req, char *field, char *message)
+{
+    web_reply_json(req, 400,
+                   json_pack("{s{ssssss}}", "error", "code", "invalid_field", "message", message,
+                             "field", field));
+    g_free(field);
+    g_free(message);
+}
+
+/* "I-12" or "12" -> 12. */
+static int incident_id(web_req *req, int64_t *id)
+{
+    const char *t = web_param(&req->params, "id");
+    if (t[0] == 'I' && t[1] == '-')
+        t += 2;
+    char *end;
+    errno = 0;
+    long long v = strtoll(t, &end, 10);
+    if (errno || !*t || *end || v <= 0) {
+        web_reply_error(req, 400, "invalid_parameter", "an incident id is I-<number>");
+        return -1;
+    }
+    *id = v;
+    return 0;
+}
+
+/* ---- POST /api/v1/calls ---- */
+
+static void call_added(int rc, json_t *result, void *arg)
+{
+    web_req *req = arg;
+    if (rc) {
+        web_reply_core_error(req, rc);
+        return;
+    }
+    const char *iid =
+        json_string_value(json_object_get(json_object_get(result, "call"), "incident_id"));
+    char *loc = g_strdup_printf("/api/v1/incidents/%s", iid ? iid : "");
+    web_req_add_header(req, "location", loc);
+    g_free(loc);
+    web_reply_json(req, 201, result);
+}
+
+static void call_create(web_req *req)
+{
+    json_t *body = web_req_json(req);
+    if (!body)
+        return;
+    char *field = NULL, *message = NULL;
+    int rc = disp_call_add(req->srv->deps.incidents, body, req->session->username,
+                           req->session->agency, req->peer, call_added, req, &field, &message);
+    json_decref(body);
+    if (rc == CORE_EINVAL)
+        reply_invalid(req, field, message);
+    else if (rc)
+        web_reply_core_error(req, rc);
+}
+
+/* ---- GET /api/v1/incidents ---- */
+
+static void listed(int rc, json_t *list, void *arg)
+{
+    web_req *req = arg;
+    if (rc)
+        web_reply_core_error(req, rc);
+    else
+        web_reply_json(req, 200, json_pack("{so}", "incidents", list));
+}
+
+static void incidents_list(web_req *req)
+{
+    int64_t limit;
+    if (web_query_int(req, "limit", 500, 1, 5000, &limit))
+        return;
+    const char *all = web_query_get(req, "all");
+    char **agencies = core_readable_agencies(req->session, CORE_ACT_INCIDENTS_READ);
+    int rc = disp_incidents_list(req->srv->deps.incidents, agencies,
+                                 all && strcmp(all, "true") == 0, (int)limit, listed, req);
+    g_strfreev(agencies);
+    if (rc)
+        web_reply_core_error(req, rc);
+}
+
+/* ---- GET and PATCH /api/v1/incidents/{id} ---- */
+
+static int allowed(inc_ctx *c, json_t *inc, core_action action)
+{
+    char **agencies = disp_incident_agencies(inc);
+    int ok = core_may_any(&c->who, action, agencies);
+    g_strfreev(agencies);
+    if (!ok)
+        web_reply_forbidden(c->req, c->who.username, core_action_name(action), c->req->path);
+    return ok;
+}
+
+static void got(int rc, json_t *inc, void *arg)
+{
+    inc_ctx *c = arg;
+    if (rc == CORE_ENOTFOUND)
+        web_reply_error(c->req, 404, "not_found", "no incident %s",
+                        web_param(&c->req->params, "id"));
+    else if (rc)
+        web_reply_core_error(c->req, rc);
+    else if (allowed(c, inc, CORE_ACT_INCIDENTS_READ))
+        web_reply_json(c->req, 200, json_pack("{sO}", "incident", inc));
+    json_decref(inc);
+    ctx_free(c);
+}
+
+static void incident_get(web_req *req)
+{
+    int64_t id;
+    if (incident_id(req, &id))
+        return;
+    inc_ctx *c = ctx_new(req);
+    int rc = disp_incident_get(req->srv->deps.incidents, id, got, c);
+    if (rc) {
+        ctx_free(c);
+        web_reply_core_error(req, rc);
+    }
+}
+
+static void updated(int rc, json_t *result, void *arg)
+{
+    inc_ctx *c = arg;
+    if (rc == CORE_ECONFLICT && result)
+        web_reply_error(c->req, 409, "conflict", "%s",
+                        json_string_value(json_object_get(result, "message")));
+    else if (rc)
+        web_reply_core_error(c->req, rc);
+    else
+        web_reply_json(c->req, 200, json_pack("{sO}", "incident", result));
+    json_decref(result);
+    ctx_free(c);
+}
+
+/* Read first: the agency check needs the incident's agencies. */
+static void got_for_update(int rc, json_t *inc, void *arg)
+{
+    inc_ctx *c = arg;
+    web_req *req = c->req;
+    if (rc == CORE_ENOTFOUND) {
+        web_reply_error(req, 404, "not_found", "no incident %s", web_param(&req->params, "id"));
+    } else if (rc) {
+        web_reply_core_error(req, rc);
+    } else if (allowed(c, inc, CORE_ACT_INCIDENTS_UPDATE)) {
+        int64_t id = 0;
+        sscanf(json_string_value(json_object_get(inc, "id")), "I-%" SCNd64, &id);
+        char *field = NULL, *message = NULL;
+        rc = disp_incident_update(req->srv->deps.incidents, id, c->body, c->who.username, req->peer,
+                                  updated, c, &field, &message);
+        json_decref(inc);
+        if (rc == CORE_EINVAL)
+            reply_invalid(req, field, message);
+        else if (rc)
+            web_reply_core_error(req, rc);
+        if (rc)
+            ctx_free(c);
+        return;
+    }
+    json_decref(inc);
+    ctx_free(c);
+}
+
+static void incident_update(web_req *req)
+{
+    int64_t id;
+    if (incident_id(req, &id))
+        return;
+    json_t *body = web_req_json(req);
+    if (!body)
+        return;
+    inc_ctx *c = ctx_new(req);
+    c->body = body;
+    int rc = disp_incident_get(req->srv->deps.incidents, id, got_for_update, c);
+    if (rc) {
+        ctx_free(c);
+        web_reply_core_error(req, rc);
+    }
+}
+
+static void catalogue(web_req *req)
+{
+    web_reply_json(req, 200, disp_catalogue_json(req->srv->deps.catalogue));
+}
+
+void web_api_incidents_register(web_server *srv)
+{
+    static const web_route routes[] = {
+        {WEB_GET, "/api/v1/catalogue", catalogue, WEB_SIGNED_IN},
+        {WEB_POST, "/api/v1/calls", call_create, CORE_ACT_CALLS_CREATE},
+        {WEB_GET, "/api/v1/incidents", incidents_list, CORE_ACT_INCIDENTS_READ},
+        {WEB_GET, "/api/v1/incidents/{id}", incident_get, CORE_ACT_INCIDENTS_READ},
+        {WEB_PATCH, "/api/v1/incidents/{id}", incident_update, CORE_ACT_INCIDENTS_UPDATE},
+    };
+    web_routes_add(srv, routes, G_N_ELEMENTS(routes));
+}
