@@ -76,6 +76,18 @@ int disp_incident_update(disp_incidents *d, int64_t id, const json_t *body, cons
                          const char *source, disp_json_done done, void *arg, char **field,
                          char **message);
 
+/* Merges incident id into `into`: its calls move there, it becomes
+ * "merged" with replaced_by, the two are linked (REPLACED/REPLACING, as
+ * NENA EIDO says). done gets the incident merged into. CORE_ECONFLICT with
+ * {"message"} when either is not open. */
+int disp_incident_merge(disp_incidents *d, int64_t id, int64_t into, const char *actor,
+                        const char *source, disp_json_done done, void *arg);
+/* Splits calls out of incident id: back into the incident they came from
+ * when it was merged here (restored exactly, status and all), else into a
+ * new incident linked as SPLIT from this one. done gets that incident. */
+int disp_incident_split(disp_incidents *d, int64_t id, const int64_t *calls, size_t n,
+                        const char *actor, const char *source, disp_json_done done, void *arg);
+
 /* The agencies of an incident JSON ("agency" and "joint"), for authorization. */
 char **disp_incident_agencies(const json_t *incident);
 

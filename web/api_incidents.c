@@ -12,11 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
+typedef struct inc_ctx inc_ctx;
+/* Runs once every incident in `check` was read and the caller may update it. */
+typedef int (*inc_action)(inc_ctx *c);
+
+struct inc_ctx {
     web_req *req;
     core_session who; /* a copy: the session may end while the store works */
     json_t *body;     /* PATCH: applied once the incident is read */
-} inc_ctx;
+    int64_t check[2]; /* merge/split: incidents to authorise first */
+    int nchecks, checked;
+    inc_action action;
+    int64_t id, into;
+    GArray *calls;
+};
 
 static inc_ctx *ctx_new(web_req *req)
 {
@@ -32,6 +41,8 @@ static inc_ctx *ctx_new(web_req *req)
 
 static void ctx_free(inc_ctx *c)
 {
+    if (c->calls)
+        g_array_free(c->calls, TRUE);
     g_free(c->who.username);
     g_free(c->who.agency);
     g_free(c->who.leads);
@@ -220,6 +231,124 @@ static void incident_update(web_req *req)
     }
 }
 
+/* ---- merge and split ---- */
+
+static void authorised(int rc, json_t *inc, void *arg);
+
+/* Reads the next incident to authorise, or runs the action. */
+static void next_check(inc_ctx *c)
+{
+    int rc = c->checked < c->nchecks ? disp_incident_get(c->req->srv->deps.incidents,
+                                                         c->check[c->checked], authorised, c)
+                                     : c->action(c);
+    if (rc) {
+        if (rc != CORE_EINVAL)
+            web_reply_core_error(c->req, rc);
+        ctx_free(c);
+    }
+}
+
+static void authorised(int rc, json_t *inc, void *arg)
+{
+    inc_ctx *c = arg;
+    if (rc == CORE_ENOTFOUND) {
+        web_reply_error(c->req, 404, "not_found", "no incident I-%" G_GINT64_FORMAT,
+                        c->check[c->checked]);
+    } else if (rc) {
+        web_reply_core_error(c->req, rc);
+    } else if (allowed(c, inc, CORE_ACT_INCIDENTS_UPDATE)) {
+        json_decref(inc);
+        c->checked++;
+        next_check(c);
+        return;
+    }
+    json_decref(inc);
+    ctx_free(c);
+}
+
+static int do_merge(inc_ctx *c)
+{
+    return disp_incident_merge(c->req->srv->deps.incidents, c->id, c->into, c->who.username,
+                               c->req->peer, updated, c);
+}
+
+static int do_split(inc_ctx *c)
+{
+    return disp_incident_split(c->req->srv->deps.incidents, c->id, (int64_t *)c->calls->data,
+                               c->calls->len, c->who.username, c->req->peer, updated, c);
+}
+
+/* "I-12" / "C-12" / "12" -> 12, or 0. */
+static int64_t parse_ext(const char *s, char prefix)
+{
+    if (!s)
+        return 0;
+    if (s[0] == prefix && s[1] == '-')
+        s += 2;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    return errno || !*s || *end || v <= 0 ? 0 : v;
+}
+
+static void incident_merge(web_req *req)
+{
+    int64_t id;
+    if (incident_id(req, &id))
+        return;
+    json_t *body = web_req_json(req);
+    if (!body)
+        return;
+    int64_t into = parse_ext(json_string_value(json_object_get(body, "into")), 'I');
+    json_decref(body);
+    if (!into) {
+        reply_invalid(req, g_strdup("into"), g_strdup("the incident to merge into: \"I-n\""));
+        return;
+    }
+    inc_ctx *c = ctx_new(req);
+    c->id = id;
+    c->into = into;
+    c->check[0] = id;
+    c->check[1] = into;
+    c->nchecks = 2;
+    c->action = do_merge;
+    next_check(c);
+}
+
+static void incident_split(web_req *req)
+{
+    int64_t id;
+    if (incident_id(req, &id))
+        return;
+    json_t *body = web_req_json(req);
+    if (!body)
+        return;
+    json_t *calls = json_object_get(body, "calls");
+    GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+    size_t i;
+    json_t *v;
+    int ok = json_is_array(calls) && json_array_size(calls) > 0 && json_array_size(calls) <= 1000;
+    json_array_foreach(calls, i, v)
+    {
+        int64_t cid = parse_ext(json_string_value(v), 'C');
+        ok = ok && cid > 0;
+        g_array_append_val(ids, cid);
+    }
+    json_decref(body);
+    if (!ok) {
+        g_array_free(ids, TRUE);
+        reply_invalid(req, g_strdup("calls"), g_strdup("the calls to split out: [\"C-n\", …]"));
+        return;
+    }
+    inc_ctx *c = ctx_new(req);
+    c->id = id;
+    c->calls = ids;
+    c->check[0] = id;
+    c->nchecks = 1;
+    c->action = do_split;
+    next_check(c);
+}
+
 static void catalogue(web_req *req)
 {
     web_reply_json(req, 200, disp_catalogue_json(req->srv->deps.catalogue));
@@ -233,6 +362,8 @@ void web_api_incidents_register(web_server *srv)
         {WEB_GET, "/api/v1/incidents", incidents_list, CORE_ACT_INCIDENTS_READ},
         {WEB_GET, "/api/v1/incidents/{id}", incident_get, CORE_ACT_INCIDENTS_READ},
         {WEB_PATCH, "/api/v1/incidents/{id}", incident_update, CORE_ACT_INCIDENTS_UPDATE},
+        {WEB_POST, "/api/v1/incidents/{id}/merge", incident_merge, CORE_ACT_INCIDENTS_UPDATE},
+        {WEB_POST, "/api/v1/incidents/{id}/split", incident_split, CORE_ACT_INCIDENTS_UPDATE},
     };
     web_routes_add(srv, routes, G_N_ELEMENTS(routes));
 }

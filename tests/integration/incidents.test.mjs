@@ -148,6 +148,70 @@ describe('intake and fusion', () => {
   });
 });
 
+describe('merge and split', () => {
+  let s;
+  before(async () => { s = await startServer({ args: ['--city', CITY] }); });
+  after(async () => { await s.stop(); s.cleanup(); });
+
+  const strip = (inc) => { const { updated_at, timeline, links, ...rest } = inc; return rest; };
+
+  test('merge moves every call and links the two; split restores the originals exactly', async () => {
+    const a1 = await post(s.url, '/api/v1/calls', call({ location: north(HERE, 400), caller: 'a1' }));
+    const a2 = await post(s.url, '/api/v1/calls', call({ location: north(HERE, 420), caller: 'a2' }));
+    const b1 = await post(s.url, '/api/v1/calls', call({ location: north(HERE, 1400), caller: 'b1', category: 'fire/alarm' }));
+    const A = a1.body.incident.id, B = b1.body.incident.id;
+    assert.equal(a2.body.incident.id, A);
+    await request(s.url, 'PATCH', `/api/v1/incidents/${A}`, { status: 'dispatched', note: 'E1 assigned' });
+    const before = { A: (await get(s.url, `/api/v1/incidents/${A}`)).body.incident, B: (await get(s.url, `/api/v1/incidents/${B}`)).body.incident };
+
+    const m = await post(s.url, `/api/v1/incidents/${A}/merge`, { into: B });
+    assert.equal(m.status, 200, m.text);
+    assert.equal(m.body.incident.id, B);
+    assert.equal(m.body.incident.callers, 3);
+    const mergedA = (await get(s.url, `/api/v1/incidents/${A}`)).body.incident;
+    assert.equal(mergedA.status, 'merged');
+    assert.equal(mergedA.replaced_by, B);
+    assert.deepEqual(mergedA.calls, [], 'the calls moved');
+    assert.deepEqual(mergedA.links, [{ kind: 'replaced_by', incident: B }]);
+    const mergedB = (await get(s.url, `/api/v1/incidents/${B}`)).body.incident;
+    assert.deepEqual(mergedB.calls.map((c) => c.caller).sort(), ['a1', 'a2', 'b1'], 'nothing lost');
+    assert.deepEqual(mergedB.links, [{ kind: 'replaces', incident: A }]);
+    assert.ok(!(await get(s.url, '/api/v1/incidents')).body.incidents.some((x) => x.id === A), 'a merged incident leaves the queue');
+    assert.equal((await post(s.url, `/api/v1/incidents/${A}/merge`, { into: B })).status, 409, 'already merged');
+    assert.equal((await post(s.url, `/api/v1/incidents/${B}/merge`, { into: B })).status, 409);
+
+    const split = await post(s.url, `/api/v1/incidents/${B}/split`, { calls: [a1.body.call.id, a2.body.call.id] });
+    assert.equal(split.status, 200, split.text);
+    assert.equal(split.body.incident.id, A, 'back into the incident they came from');
+    const after = { A: (await get(s.url, `/api/v1/incidents/${A}`)).body.incident, B: (await get(s.url, `/api/v1/incidents/${B}`)).body.incident };
+    assert.deepEqual(strip(after.A), strip(before.A));
+    assert.deepEqual(strip(after.B), strip(before.B));
+    assert.deepEqual(after.A.links, []);
+    const types = after.A.timeline.map((e) => e.type);
+    assert.deepEqual(types.slice(-2), ['incident.merged', 'incident.restored'], 'the timeline keeps the history');
+  });
+
+  test('splitting a call that arrived on its own opens a new incident linked as split', async () => {
+    const x = await post(s.url, '/api/v1/calls', call({ location: north(HERE, -1400), caller: 'x1' }));
+    const y = await post(s.url, '/api/v1/calls', call({ location: north(HERE, -1350), caller: 'x2' }));
+    const X = x.body.incident.id;
+    assert.equal(y.body.incident.id, X);
+    const r = await post(s.url, `/api/v1/incidents/${X}/split`, { calls: [y.body.call.id] });
+    assert.equal(r.status, 200, r.text);
+    const N = r.body.incident.id;
+    assert.notEqual(N, X);
+    assert.equal(r.body.incident.callers, 1);
+    assert.equal((await get(s.url, `/api/v1/incidents/${X}`)).body.incident.callers, 1);
+    assert.deepEqual((await get(s.url, `/api/v1/incidents/${N}`)).body.incident.links, [{ kind: 'split_from', incident: X }]);
+    // Refusals: the last call stays; calls of other incidents; bad bodies.
+    assert.equal((await post(s.url, `/api/v1/incidents/${X}/split`, { calls: [x.body.call.id] })).status, 409);
+    assert.equal((await post(s.url, `/api/v1/incidents/${X}/split`, { calls: [y.body.call.id] })).status, 409);
+    assert.equal((await post(s.url, `/api/v1/incidents/${X}/split`, { calls: [] })).status, 400);
+    assert.equal((await post(s.url, `/api/v1/incidents/${X}/merge`, { into: 'nope' })).status, 400);
+    assert.equal((await post(s.url, `/api/v1/incidents/${X}/merge`, { into: 'I-999999' })).status, 404);
+  });
+});
+
 describe('who sees which incident', () => {
   let s;
   const users = {
