@@ -50,6 +50,7 @@ typedef struct core_config {
     char *tls_cert, *tls_key;
     int allow_plain_http;
     char *catalogue;
+    int alarm_unassigned, alarm_arrival;
 } core_config;
 
 /* 127.x, ::1 or localhost. */

@@ -66,6 +66,9 @@ static const core_migration migrations[] = {
      "  at_ms INTEGER NOT NULL);"
      "CREATE INDEX incident_links_from ON incident_links(from_id);"
      "CREATE INDEX incident_links_to ON incident_links(to_id)"},
+    {"dispatch", 5,
+     "CREATE TABLE incident_alarms (incident_id INTEGER NOT NULL, kind TEXT NOT NULL,"
+     "  at_ms INTEGER NOT NULL, PRIMARY KEY (incident_id, kind))"},
 };
 
 static const char *const lines[] = {"110", "119", "120", "122", "12345", NULL};
@@ -79,6 +82,9 @@ struct disp_incidents {
     core_store *store;
     disp_catalogue *cat;
     gis_city *city;
+    int unassigned_s, arrival_s; /* alarm thresholds for priority-1 incidents */
+    guint timer;
+    int checking;
 };
 
 void disp_incidents_register(core_store *st)
@@ -97,6 +103,8 @@ disp_incidents *disp_incidents_new(core_store *st, disp_catalogue *cat, gis_city
 
 void disp_incidents_free(disp_incidents *d)
 {
+    if (d && d->timer)
+        g_source_remove(d->timer);
     g_free(d);
 }
 
@@ -115,7 +123,8 @@ static const char *col_text(sqlite3_stmt *s, int i)
 
 #define INCIDENT_COLUMNS                                                                           \
     "id, type, family, priority, level, status, lon, lat, address, districts, agency, joint,"      \
-    " callers, opened_ms, last_call_ms, updated_ms, closed_ms, merged_into"
+    " callers, opened_ms, last_call_ms, updated_ms, closed_ms, merged_into,"                       \
+    " (SELECT group_concat(kind) FROM incident_alarms WHERE incident_id = incidents.id)"
 
 static json_t *incident_row(sqlite3_stmt *s)
 {
@@ -140,6 +149,13 @@ static json_t *incident_row(sqlite3_stmt *s)
         core_iso8601(sqlite3_column_int64(s, 16), closed, sizeof closed);
         json_object_set_new(j, "closed_at", json_string(closed));
     }
+    json_t *alarms = json_array();
+    char **kinds = g_strsplit(col_text(s, 18), ",", -1);
+    for (char **k = kinds; *k; k++)
+        if (**k)
+            json_array_append_new(alarms, json_string(*k));
+    g_strfreev(kinds);
+    json_object_set_new(j, "alarms", alarms);
     if (sqlite3_column_int64(s, 17)) {
         char *into = ext_id('I', sqlite3_column_int64(s, 17));
         json_object_set_new(j, "replaced_by", json_string(into));
@@ -1125,4 +1141,116 @@ int disp_incident_split(disp_incidents *d, int64_t id, const int64_t *calls, siz
     op->done = done;
     op->arg = arg;
     return start_link(d, op, split_write);
+}
+
+/* ---- timers ---- */
+
+/* Priority-1 incidents raise an alarm, once each: still "new" (no unit
+ * assigned) after unassigned_s, not on scene after arrival_s. A reader
+ * finds candidates every second; the writer re-checks and records the
+ * alarm, so a restart or two checks at once never raise one twice. */
+
+typedef struct {
+    disp_incidents *d;
+    GArray *due; /* {int64 id, int kind} */
+} alarm_scan;
+
+typedef struct {
+    int64_t id;
+    int kind; /* 0 unassigned, 1 no_arrival */
+} alarm_due;
+
+static const char *const alarm_kinds[] = {"unassigned", "no_arrival"};
+
+static void alarm_read(sqlite3 *db, void *arg)
+{
+    alarm_scan *a = arg;
+    int64_t now = core_now_ms();
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, status, opened_ms FROM incidents WHERE priority = 1 AND"
+                           " closed_ms = 0 AND status IN ('new', 'dispatched', 'en_route') AND"
+                           " opened_ms <= ? AND (SELECT count(*) FROM incident_alarms WHERE"
+                           " incident_id = incidents.id) < 2",
+                           -1, &s, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_int64(s, 1, now - (int64_t)MIN(a->d->unassigned_s, a->d->arrival_s) * 1000);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        int64_t age = now - sqlite3_column_int64(s, 2);
+        alarm_due due = {sqlite3_column_int64(s, 0), -1};
+        if (strcmp(col_text(s, 1), "new") == 0 && age >= (int64_t)a->d->unassigned_s * 1000) {
+            due.kind = 0;
+            g_array_append_val(a->due, due);
+        }
+        if (age >= (int64_t)a->d->arrival_s * 1000) {
+            due.kind = 1;
+            g_array_append_val(a->due, due);
+        }
+    }
+    sqlite3_finalize(s);
+}
+
+static int alarm_write(core_txn *txn, void *arg)
+{
+    alarm_due *due = arg;
+    sqlite3_stmt *s = core_txn_prepare(
+        txn, "INSERT OR IGNORE INTO incident_alarms (incident_id, kind, at_ms) VALUES (?, ?, ?)");
+    if (!s)
+        return CORE_EDB;
+    sqlite3_bind_int64(s, 1, due->id);
+    sqlite3_bind_text(s, 2, alarm_kinds[due->kind], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, core_now_ms());
+    int rc = core_txn_check(txn, sqlite3_step(s));
+    if (rc || sqlite3_changes(core_txn_db(txn)) == 0)
+        return rc; /* already raised */
+    json_t *inc = NULL;
+    if ((rc = read_incident(txn, due->id, &inc)))
+        return rc;
+    update_op u = {.id = due->id, .actor = "system", .source = "local"};
+    rc = emit_change(txn, &u, inc, "incident.alarm",
+                     json_pack("{ss}", "kind", alarm_kinds[due->kind]));
+    json_decref(inc);
+    return rc;
+}
+
+static void alarm_written(int rc, GPtrArray *events, void *arg)
+{
+    g_free(arg);
+}
+
+static void alarm_scanned(void *arg)
+{
+    alarm_scan *a = arg;
+    a->d->checking = 0;
+    for (guint i = 0; i < a->due->len; i++) {
+        alarm_due *due = g_memdup2(&g_array_index(a->due, alarm_due, i), sizeof *due);
+        if (core_store_write(a->d->store, alarm_write, alarm_written, due) != 0)
+            g_free(due);
+    }
+    g_array_free(a->due, TRUE);
+    g_free(a);
+}
+
+static gboolean alarm_tick(gpointer p)
+{
+    disp_incidents *d = p;
+    if (d->checking)
+        return G_SOURCE_CONTINUE;
+    alarm_scan *a = g_new0(alarm_scan, 1);
+    a->d = d;
+    a->due = g_array_new(FALSE, FALSE, sizeof(alarm_due));
+    d->checking = 1;
+    if (core_store_read(d->store, alarm_read, alarm_scanned, a) != 0) {
+        d->checking = 0;
+        g_array_free(a->due, TRUE);
+        g_free(a);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+void disp_incidents_start_timers(disp_incidents *d, int unassigned_s, int arrival_s)
+{
+    d->unassigned_s = unassigned_s;
+    d->arrival_s = arrival_s;
+    d->timer = g_timeout_add(1000, alarm_tick, d);
 }

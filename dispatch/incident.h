@@ -88,6 +88,12 @@ int disp_incident_merge(disp_incidents *d, int64_t id, int64_t into, const char 
 int disp_incident_split(disp_incidents *d, int64_t id, const int64_t *calls, size_t n,
                         const char *actor, const char *source, disp_json_done done, void *arg);
 
+/* Checks every second for priority-1 incidents still unassigned ("new")
+ * after unassigned_s or not on scene after arrival_s, and raises each
+ * alarm once: an incident.alarm event {"kind":"unassigned"|"no_arrival"}
+ * and the incident's "alarms". */
+void disp_incidents_start_timers(disp_incidents *d, int unassigned_s, int arrival_s);
+
 /* The agencies of an incident JSON ("agency" and "joint"), for authorization. */
 char **disp_incident_agencies(const json_t *incident);
 

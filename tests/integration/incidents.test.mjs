@@ -212,6 +212,47 @@ describe('merge and split', () => {
   });
 });
 
+test('priority-1 timers: an alarm when no unit is assigned, and when none arrives, each once', async () => {
+  const s = await startServer({ args: ['--city', CITY, '--alarm-unassigned', '1', '--alarm-arrival', '3'] });
+  try {
+    const ws = await connectWs(s.wsUrl);
+    await ws.next((m) => m.type === 'hello');
+    ws.send({ type: 'subscribe', id: 's', data: { topics: ['events'] } });
+    await ws.next((m) => m.type === 'subscribed');
+    const p1 = (await post(s.url, '/api/v1/calls', call())).body.incident.id;
+    const handled = (await post(s.url, '/api/v1/calls', call({ location: north(HERE, 2000), category: 'medical/cardiac', line: '120' }))).body.incident.id;
+    await request(s.url, 'PATCH', `/api/v1/incidents/${handled}`, { status: 'dispatched' });
+    const p2 = (await post(s.url, '/api/v1/calls', call({ location: north(HERE, -2000), category: 'fire/vehicle' }))).body.incident.id;
+    const t0 = Date.now();
+    const first = await ws.next((m) => m.type === 'event' && m.data.type === 'incident.alarm', 5000);
+    const ms = Date.now() - t0;
+    assert.equal(first.data.subject, `incident/${p1.slice(2)}`);
+    assert.equal(first.data.data.kind, 'unassigned');
+    assert.ok(ms >= 500 && ms < 3000, `unassigned alarm after ${ms} ms (threshold 1 s)`);
+    await sleep(3500);
+    const alarms = (id) => get(s.url, `/api/v1/incidents/${id}`).then((r) => r.body.incident);
+    const a = await alarms(p1);
+    assert.deepEqual(a.alarms.sort(), ['no_arrival', 'unassigned']);
+    assert.equal(a.timeline.filter((e) => e.type === 'incident.alarm').length, 2, 'each alarm once');
+    assert.deepEqual((await alarms(handled)).alarms, ['no_arrival'], 'dispatched in time: only the arrival alarm');
+    assert.deepEqual((await alarms(p2)).alarms, [], 'priority 2: no timers');
+    // A restart raises nothing again.
+    await ws.close();
+    await s.stop();
+    const s2 = await startServer({ state: s.stateDir, args: ['--city', CITY, '--alarm-unassigned', '1', '--alarm-arrival', '3'] });
+    try {
+      await sleep(1500);
+      const again = await get(s2.url, `/api/v1/incidents/${p1}`);
+      assert.equal(again.body.incident.timeline.filter((e) => e.type === 'incident.alarm').length, 2);
+    } finally {
+      await s2.stop();
+    }
+  } finally {
+    await s.stop();
+    s.cleanup();
+  }
+});
+
 describe('who sees which incident', () => {
   let s;
   const users = {

@@ -3,11 +3,14 @@
 // events after the last one it saw, so a screen never silently misses one.
 // The session token goes as the subprotocol "bearer.TOKEN" (a browser cannot
 // set headers on a WebSocket); a close with 1008 means the session ended.
+// Each pong carries the server's time: onClock gets the offset of the
+// server's clock from this browser's (ms, server minus browser), which the
+// age timers of the consoles use.
 
 const BACKOFF_MAX_MS = 10000;
 
 export class Connection {
-  constructor({ token, onState, onEvent, onHello, onError, onClosed }) {
+  constructor({ token, onState, onEvent, onHello, onError, onClosed, onClock }) {
     this.token = token;
     this.onState = onState;
     this.onClosed = onClosed || (() => true);
@@ -15,6 +18,8 @@ export class Connection {
     this.onEvent = onEvent;
     this.onHello = onHello || (() => {});
     this.onError = onError || (() => {});
+    this.onClock = onClock || (() => {});
+    this.pingSentAt = 0;
     this.lastSeq = null;
     this.attempt = 0;
     this.ws = null;
@@ -58,7 +63,17 @@ export class Connection {
       case 'subscribed':
         if (this.lastSeq === null) this.lastSeq = msg.data.seq;
         this.onState('connected');
+        this.ping();
         break;
+      case 'pong': {
+        const server = Date.parse(msg.data && msg.data.server_time);
+        const now = Date.now();
+        if (this.pingSentAt && Number.isFinite(server) && now - this.pingSentAt < 2000) {
+          this.onClock(server - (this.pingSentAt + now) / 2);
+        }
+        this.pingSentAt = 0;
+        break;
+      }
       case 'event':
         if (msg.data.seq > (this.lastSeq || 0)) this.lastSeq = msg.data.seq;
         this.onEvent(msg.data);
@@ -71,9 +86,14 @@ export class Connection {
     }
   }
 
+  ping() {
+    this.pingSentAt = Date.now();
+    this.send('ping', {});
+  }
+
   schedulePing(seconds) {
     clearInterval(this.pingTimer);
-    this.pingTimer = setInterval(() => this.send('ping', {}), seconds * 1000);
+    this.pingTimer = setInterval(() => this.ping(), seconds * 1000);
   }
 
   stop() {

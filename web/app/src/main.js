@@ -1,18 +1,16 @@
 // The citycmd shell: sign-in, connection state, live event feed, duty
-// journal. The map and the consoles grow here as their capabilities land.
+// journal, the city map and the dispatcher's console (incidents.js).
 import './style.css';
 import { Connection } from './connection.js';
 import { auth, api, signIn, signOut, resume, stillSignedIn } from './auth.js';
-import { t, tName, setLang, currentLang, applyTranslations } from './i18n.js';
+import { t, tName, setLang, currentLang, applyTranslations, formatTime } from './i18n.js';
 import { CityMap, mapState } from './map.js';
+import {
+  initConsole, startConsole, stopConsole, consoleEvent, reloadIncidents, relabelConsole, setClockSkew,
+} from './incidents.js';
 
 const FEED_MAX = 200;
 const $ = (id) => document.getElementById(id);
-
-function formatTime(iso) {
-  const d = new Date(iso);
-  return d.toLocaleTimeString(currentLang() === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false });
-}
 
 function showState(state) {
   const el = $('conn-state');
@@ -161,6 +159,7 @@ function enter(user) {
   loadJournal();
   cityMap = new CityMap(document.querySelector('.panel.map'));
   cityMap.start();
+  startConsole({ map: cityMap, user });
   conn = new Connection({
     token: auth.token,
     onState: showState,
@@ -170,7 +169,10 @@ function enter(user) {
       if (ev.type === 'journal.created') {
         addJournalEntry({ id: ev.data.id, at: ev.at, kind: ev.data.kind, text: ev.data.text });
       }
+      consoleEvent(ev);
     },
+    onError: (err) => { if (err && err.code === 'resync_required') reloadIncidents(); },
+    onClock: setClockSkew,
     // After a close, go on reconnecting unless the session is over.
     onClosed: async () => stillSignedIn(),
   });
@@ -183,6 +185,7 @@ function enter(user) {
 function leave(reason) {
   if (conn) conn.stop();
   conn = null;
+  stopConsole();
   cityMap?.stop();
   cityMap = null;
   $('journal-list').replaceChildren();
@@ -231,9 +234,11 @@ async function init() {
     setLang(currentLang() === 'zh' ? 'en' : 'zh');
     $('lang').textContent = currentLang() === 'zh' ? 'English' : '中文';
     if (auth.user) showUser(auth.user);
+    relabelConsole();
   });
   $('journal-form').addEventListener('submit', submitJournal);
   initMapControls();
+  initConsole();
   $('login-form').addEventListener('submit', submitLogin);
   $('logout').addEventListener('click', logout);
   auth.onLost = (reason) => leave(reason);
