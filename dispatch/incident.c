@@ -539,10 +539,13 @@ int disp_call_add(disp_incidents *d, const json_t *body, const char *call_taker,
     op->source = g_strdup(source);
     json_t *where = d->city ? gis_reverse(d->city, op->lon, op->lat) : NULL;
     op->address = g_strdup(where ? json_string_value(json_object_get(where, "text")) : "");
-    char *districts =
-        json_dumps(where ? json_object_get(where, "districts") : json_array(), JSON_COMPACT);
-    op->districts = g_strdup(districts);
-    free(districts);
+    if (where) {
+        char *districts = json_dumps(json_object_get(where, "districts"), JSON_COMPACT);
+        op->districts = g_strdup(districts);
+        free(districts);
+    } else {
+        op->districts = g_strdup("[]");
+    }
     json_decref(where);
     op->done = done;
     op->arg = arg;

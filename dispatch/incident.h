@@ -94,6 +94,15 @@ int disp_incident_split(disp_incidents *d, int64_t id, const int64_t *calls, siz
  * and the incident's "alarms". */
 void disp_incidents_start_timers(disp_incidents *d, int unassigned_s, int arrival_s);
 
+/* The incident (as disp_incident_get gives it) as NENA EIDO JSON; origin
+ * names this centre in the EIDO identifiers (new reference). */
+json_t *disp_incident_eido(const json_t *incident, const char *origin);
+/* A public warning about the incident as an OASIS CAP 1.2 alert (g_free):
+ * category from the family, urgency and severity from the priority, the
+ * area a circle of radius_km around the incident. */
+char *disp_incident_cap(const json_t *incident, const char *sender, const char *headline,
+                        const char *description, const char *instruction, double radius_km);
+
 /* The agencies of an incident JSON ("agency" and "joint"), for authorization. */
 char **disp_incident_agencies(const json_t *incident);
 

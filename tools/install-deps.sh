@@ -18,7 +18,7 @@ RUNTIME_PKGS=(
   nodejs
 )
 TEST_PKGS=(
-  libcmocka-dev redis-server chromium sqlite3 clang-format openssl gdal-bin
+  libcmocka-dev redis-server chromium sqlite3 clang-format openssl gdal-bin libxml2-utils
 )
 
 SUDO=""

@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include "../dispatch/incident.h"
+#include "../gis/gis.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -349,6 +350,71 @@ static void incident_split(web_req *req)
     next_check(c);
 }
 
+/* ---- exports ---- */
+
+/* The centre's name in identifiers: the city's, else "citycmd". */
+static char *origin_name(web_server *srv)
+{
+    const char *n = srv->deps.city ? gis_city_name(srv->deps.city) : "citycmd";
+    char *o = g_ascii_strdown(n, -1);
+    g_strdelimit(o, " /:", '-');
+    return o;
+}
+
+static void exported(int rc, json_t *inc, void *arg)
+{
+    inc_ctx *c = arg;
+    web_req *req = c->req;
+    if (rc == CORE_ENOTFOUND) {
+        web_reply_error(req, 404, "not_found", "no incident %s", web_param(&req->params, "id"));
+    } else if (rc) {
+        web_reply_core_error(req, rc);
+    } else if (allowed(c, inc, CORE_ACT_INCIDENTS_READ)) {
+        char *origin = origin_name(req->srv);
+        if (g_str_has_suffix(req->path, "/eido")) {
+            web_reply_json(req, 200, disp_incident_eido(inc, origin));
+        } else {
+            const char *headline = web_query_get(req, "headline");
+            double radius = 0.5;
+            char *xml = NULL;
+            if (web_query_double(req, "radius_km", 0, 0.5, 0.01, 100, &radius) == 0) {
+                char *sender = g_strdup_printf("citycmd@%s", origin);
+                char *fallback =
+                    g_strdup_printf("%s: %s", json_string_value(json_object_get(inc, "type")),
+                                    json_string_value(json_object_get(inc, "address")));
+                xml = disp_incident_cap(inc, sender, headline ? headline : fallback,
+                                        web_query_get(req, "description"),
+                                        web_query_get(req, "instruction"), radius);
+                g_free(sender);
+                g_free(fallback);
+                web_reply(req, 200, "application/cap+xml; charset=utf-8",
+                          g_bytes_new_take(xml, strlen(xml)));
+            }
+        }
+        g_free(origin);
+    }
+    json_decref(inc);
+    ctx_free(c);
+}
+
+static void incident_export(web_req *req)
+{
+    int64_t id;
+    if (incident_id(req, &id))
+        return;
+    const char *h = web_query_get(req, "headline");
+    if (h && (strlen(h) > 200 || !g_utf8_validate(h, -1, NULL))) {
+        web_reply_error(req, 400, "invalid_parameter", "'headline' is at most 200 bytes of text");
+        return;
+    }
+    inc_ctx *c = ctx_new(req);
+    int rc = disp_incident_get(req->srv->deps.incidents, id, exported, c);
+    if (rc) {
+        ctx_free(c);
+        web_reply_core_error(req, rc);
+    }
+}
+
 static void catalogue(web_req *req)
 {
     web_reply_json(req, 200, disp_catalogue_json(req->srv->deps.catalogue));
@@ -363,6 +429,8 @@ void web_api_incidents_register(web_server *srv)
         {WEB_GET, "/api/v1/incidents/{id}", incident_get, CORE_ACT_INCIDENTS_READ},
         {WEB_PATCH, "/api/v1/incidents/{id}", incident_update, CORE_ACT_INCIDENTS_UPDATE},
         {WEB_POST, "/api/v1/incidents/{id}/merge", incident_merge, CORE_ACT_INCIDENTS_UPDATE},
+        {WEB_GET, "/api/v1/incidents/{id}/eido", incident_export, CORE_ACT_INCIDENTS_READ},
+        {WEB_GET, "/api/v1/incidents/{id}/cap", incident_export, CORE_ACT_INCIDENTS_READ},
         {WEB_POST, "/api/v1/incidents/{id}/split", incident_split, CORE_ACT_INCIDENTS_UPDATE},
     };
     web_routes_add(srv, routes, G_N_ELEMENTS(routes));

@@ -5,6 +5,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { BIN, startServer, addUser, login, request, get, post, connectWs, tempDir, sleep } from '../lib/harness.mjs';
 
 const CITY = path.join(path.dirname(BIN), 'city', 'monaco');
@@ -247,6 +248,65 @@ test('priority-1 timers: an alarm when no unit is assigned, and when none arrive
     } finally {
       await s2.stop();
     }
+  } finally {
+    await s.stop();
+    s.cleanup();
+  }
+});
+
+test('an incident exports as NENA EIDO JSON and a public warning as a CAP 1.2 alert', async () => {
+  const s = await startServer({ args: ['--city', CITY] });
+  try {
+    const a = await post(s.url, '/api/v1/calls', call({ caller: '+377 1' }));
+    await post(s.url, '/api/v1/calls', call({ caller: '+377 2', text: 'flames visible' }));
+    const other = await post(s.url, '/api/v1/calls', call({ location: north(HERE, 1000), caller: '+377 3' }));
+    const id = a.body.incident.id;
+    await request(s.url, 'PATCH', `/api/v1/incidents/${id}`, { status: 'dispatched', note: 'Evacuate floors 3-5' });
+    await post(s.url, `/api/v1/incidents/${other.body.incident.id}/merge`, { into: id });
+
+    const e = await get(s.url, `/api/v1/incidents/${id}/eido`);
+    assert.equal(e.status, 200);
+    const ic = e.body.incidentComponent;
+    assert.equal(ic.componentIdentifier, id);
+    assert.match(ic.incidentTrackingIdentifier, new RegExp(`^urn:emergency:uid:incidentid:${id}:monaco$`));
+    assert.deepEqual(ic.incidentTypeCommonRegistryText, ['fire/structure']);
+    assert.equal(ic.incidentStatusCommonRegistryText, 'Active');
+    assert.equal(ic.incidentCommonPriorityNumber, 1);
+    assert.deepEqual(ic.incidentLinks.map((l) => l.linkType), ['REPLACING']);
+    assert.equal(e.body.callComponent.length, 3);
+    assert.ok(e.body.callComponent.every((c) => /^C-\d+$/.test(c.componentIdentifier) && c.callbackNumber && c.callStartTimeStamp));
+    assert.deepEqual(e.body.agencyComponent.map((x) => x.agencyIdentifier), ['fire', 'ems']);
+    assert.equal(e.body.locationComponent[0].geoLocation.latitude, HERE.lat);
+    assert.equal(e.body.notesComponent[0].notesText, 'Evacuate floors 3-5');
+    const replaced = await get(s.url, `/api/v1/incidents/${other.body.incident.id}/eido`);
+    assert.equal(replaced.body.incidentComponent.incidentStatusCommonRegistryText, 'Closed');
+    assert.deepEqual(replaced.body.incidentComponent.incidentLinks.map((l) => l.linkType), ['REPLACED_BY']);
+
+    const c = await get(s.url, `/api/v1/incidents/${id}/cap?headline=${encodeURIComponent('Fire & smoke <Monte-Carlo>')}&instruction=${encodeURIComponent('Keep windows closed')}&radius_km=0.8`);
+    assert.equal(c.status, 200);
+    assert.match(c.headers.get('content-type'), /^application\/cap\+xml/);
+    const file = path.join(tempDir(), 'alert.xml');
+    writeFileSync(file, c.text);
+    execFileSync('xmllint', ['--noout', file]); // well-formed, or it throws
+    const xp = (q) => execFileSync('xmllint', ['--xpath', `string(${q})`, file], { encoding: 'utf8' }).replace(/\n$/, '');
+    const ns = "/*[local-name()='alert' and namespace-uri()='urn:oasis:names:tc:emergency:cap:1.2']";
+    for (const [el, want] of [['status', 'Actual'], ['msgType', 'Alert'], ['scope', 'Public']]) {
+      assert.equal(xp(`${ns}/*[local-name()='${el}']`), want);
+    }
+    assert.match(xp(`${ns}/*[local-name()='sent']`), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/);
+    const info = `${ns}/*[local-name()='info']`;
+    assert.equal(xp(`${info}/*[local-name()='category']`), 'Fire');
+    assert.equal(xp(`${info}/*[local-name()='urgency']`), 'Immediate');
+    assert.equal(xp(`${info}/*[local-name()='severity']`), 'Severe');
+    assert.equal(xp(`${info}/*[local-name()='certainty']`), 'Observed');
+    assert.equal(xp(`${info}/*[local-name()='headline']`), 'Fire & smoke <Monte-Carlo>', 'escaped, not broken');
+    assert.match(xp(`${info}/*[local-name()='area']/*[local-name()='circle']`), /^43\.738400,7\.424600 0\.800$/);
+    // The order CAP 1.2 requires inside <alert>.
+    const order = ['identifier', 'sender', 'sent', 'status', 'msgType', 'scope', 'info'];
+    const seen = [...c.text.matchAll(/^ {2}<(\w+)/gm)].map((m) => m[1]);
+    assert.deepEqual(seen, order);
+    assert.equal((await get(s.url, `/api/v1/incidents/${id}/cap?radius_km=0`)).status, 400);
+    assert.equal((await get(s.url, '/api/v1/incidents/I-999999/eido')).status, 404);
   } finally {
     await s.stop();
     s.cleanup();
