@@ -655,11 +655,16 @@ static point_feature *place_near(gis_city *c, double lon, double lat)
 
 json_t *gis_reverse(gis_city *c, double lon, double lat)
 {
+    return gis_reverse_within(c, lon, lat, 150);
+}
+
+json_t *gis_reverse_within(gis_city *c, double lon, double lat, double max_m)
+{
     json_t *districts = gis_districts_at(c, lon, lat, NULL);
     g_mutex_lock(&c->lock);
     gis_road_hit hit;
-    int found = nearest_road_locked(c, lon, lat, 150, 1, &hit) == 0 ||
-                nearest_road_locked(c, lon, lat, 150, 0, &hit) == 0;
+    int found = nearest_road_locked(c, lon, lat, max_m, 1, &hit) == 0 ||
+                nearest_road_locked(c, lon, lat, max_m, 0, &hit) == 0;
     point_feature *addr = found ? address_on(c, hit.name, lon, lat) : NULL;
     point_feature *place = place_near(c, lon, lat);
     GString *text = g_string_new("");

@@ -96,6 +96,8 @@ int gis_nearest_road(gis_city *c, double lon, double lat, double max_m, int name
  * Monte-Carlo","road":{…},"address":{…}|null,"place":{…}|null,
  * "districts":[…]} (new reference). */
 json_t *gis_reverse(gis_city *c, double lon, double lat);
+/* The same, looking for roads up to max_m away (gis_reverse: 150 m). */
+json_t *gis_reverse_within(gis_city *c, double lon, double lat, double max_m);
 
 /* Street and place names matching text (case- and accent-insensitive,
  * prefix of any word first), best first, at most limit: an array of

@@ -143,7 +143,7 @@ static json_t *do_districts(gis_city *c, void *a)
 static json_t *do_reverse(gis_city *c, void *a)
 {
     gis_job *j = a;
-    return gis_reverse(c, j->lon, j->lat);
+    return gis_reverse_within(c, j->lon, j->lat, j->radius);
 }
 
 static json_t *do_search(gis_city *c, void *a)
@@ -211,7 +211,7 @@ static void reverse(web_req *req)
     gis_job *j = job_new(req, do_reverse);
     if (!j)
         return;
-    if (point_params(req, j)) {
+    if (point_params(req, j) || web_query_double(req, "max_m", 0, 150, 1, 5000, &j->radius)) {
         job_free(j);
         return;
     }
