@@ -82,6 +82,7 @@ struct disp_incidents {
     core_store *store;
     disp_catalogue *cat;
     gis_city *city;
+    double bbox[4];              /* the city's extent, for the location check */
     int unassigned_s, arrival_s; /* alarm thresholds for priority-1 incidents */
     guint timer;
     int checking;
@@ -98,6 +99,12 @@ disp_incidents *disp_incidents_new(core_store *st, disp_catalogue *cat, gis_city
     d->store = st;
     d->cat = cat;
     d->city = city;
+    if (city) {
+        json_t *info = gis_city_info(city), *bb = json_object_get(info, "bbox");
+        for (int i = 0; i < 4; i++)
+            d->bbox[i] = json_number_value(json_array_get(bb, (size_t)i));
+        json_decref(info);
+    }
     return d;
 }
 
@@ -460,14 +467,10 @@ static int locate(disp_incidents *d, call_op *op, json_t *loc, char **field, cha
         op->lat = json_number_value(lat);
         op->confidence = 1;
         if (d->city) {
-            json_t *info = gis_city_info(d->city), *bb = json_object_get(info, "bbox");
             /* The city's extent and 5 km around it. */
             double pad_lat = 0.045, pad_lon = 0.045 / cos(op->lat * G_PI / 180);
-            int inside = op->lon >= json_number_value(json_array_get(bb, 0)) - pad_lon &&
-                         op->lat >= json_number_value(json_array_get(bb, 1)) - pad_lat &&
-                         op->lon <= json_number_value(json_array_get(bb, 2)) + pad_lon &&
-                         op->lat <= json_number_value(json_array_get(bb, 3)) + pad_lat;
-            json_decref(info);
+            int inside = op->lon >= d->bbox[0] - pad_lon && op->lat >= d->bbox[1] - pad_lat &&
+                         op->lon <= d->bbox[2] + pad_lon && op->lat <= d->bbox[3] + pad_lat;
             if (!inside)
                 return refuse(field, message, "location",
                               g_strdup_printf("%.5f, %.5f is outside %s", op->lat, op->lon,
