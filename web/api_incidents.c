@@ -79,19 +79,31 @@ static int incident_id(web_req *req, int64_t *id)
 
 /* ---- POST /api/v1/calls ---- */
 
+/* A call taker may take a call for an incident they may not read (a police
+ * call taker answering a cardiac arrest): then the reply names the
+ * incident but does not show it. */
 static void call_added(int rc, json_t *result, void *arg)
 {
-    web_req *req = arg;
+    inc_ctx *c = arg;
+    web_req *req = c->req;
     if (rc) {
         web_reply_core_error(req, rc);
+        ctx_free(c);
         return;
     }
+    json_t *inc = json_object_get(result, "incident");
+    char **agencies = disp_incident_agencies(inc);
+    if (!core_may_any(&c->who, CORE_ACT_INCIDENTS_READ, agencies))
+        json_object_set_new(result, "incident",
+                            json_pack("{sO}", "id", json_object_get(inc, "id")));
+    g_strfreev(agencies);
     const char *iid =
         json_string_value(json_object_get(json_object_get(result, "call"), "incident_id"));
     char *loc = g_strdup_printf("/api/v1/incidents/%s", iid ? iid : "");
     web_req_add_header(req, "location", loc);
     g_free(loc);
     web_reply_json(req, 201, result);
+    ctx_free(c);
 }
 
 static void call_create(web_req *req)
@@ -100,9 +112,12 @@ static void call_create(web_req *req)
     if (!body)
         return;
     char *field = NULL, *message = NULL;
+    inc_ctx *c = ctx_new(req);
     int rc = disp_call_add(req->srv->deps.incidents, body, req->session->username,
-                           req->session->agency, req->peer, call_added, req, &field, &message);
+                           req->session->agency, req->peer, call_added, c, &field, &message);
     json_decref(body);
+    if (rc)
+        ctx_free(c);
     if (rc == CORE_EINVAL)
         reply_invalid(req, field, message);
     else if (rc)

@@ -332,6 +332,7 @@ describe('who sees which incident', () => {
   test('an agency sees its own and joint incidents, not another agency\'s; refusals and changes are audited', async () => {
     const medical = await post(s.url, '/api/v1/calls', call({ category: 'medical/cardiac', line: '120', location: north(HERE, 1000) }), bearer(users.policeCT.token));
     assert.equal(medical.status, 201, 'a police call taker takes any call');
+    assert.deepEqual(medical.body.incident, { id: medical.body.call.incident_id }, 'but is not shown the medical incident');
     const fire = await post(s.url, '/api/v1/calls', call({ location: north(HERE, -1000) }), bearer(users.policeCT.token));
     const mid = medical.body.incident.id, fid = fire.body.incident.id;
     // The police call taker: neither is police's.
