@@ -103,6 +103,20 @@ json_t *disp_incident_eido(const json_t *incident, const char *origin);
 char *disp_incident_cap(const json_t *incident, const char *sender, const char *headline,
                         const char *description, const char *instruction, double radius_km);
 
+/* Hazards recorded at an address (gas cylinders, a dangerous dog, a
+ * violent occupant): {"location", "radius_m" (1-500, default 30), "kind",
+ * "text"}; every incident within 50 m of one lists it under "hazards".
+ * done gets the hazard. */
+int disp_hazard_add(disp_incidents *d, const json_t *body, const char *author, const char *agency,
+                    const char *source, disp_json_done done, void *arg, char **field,
+                    char **message);
+/* Hazards whose circle comes within within_m of a point; done gets an array. */
+int disp_hazards_near(disp_incidents *d, double lon, double lat, double within_m,
+                      disp_json_done done, void *arg);
+/* Marks a hazard removed (kept on record); CORE_ENOTFOUND if there is none. */
+int disp_hazard_remove(disp_incidents *d, int64_t id, const char *author, const char *source,
+                       disp_json_done done, void *arg);
+
 /* The agencies of an incident JSON ("agency" and "joint"), for authorization. */
 char **disp_incident_agencies(const json_t *incident);
 

@@ -430,6 +430,65 @@ static void incident_export(web_req *req)
     }
 }
 
+/* ---- hazards ---- */
+
+static void hazard_reply(int rc, json_t *result, void *arg)
+{
+    web_req *req = arg;
+    if (rc == CORE_ENOTFOUND)
+        web_reply_error(req, 404, "not_found", "no hazard %s", web_param(&req->params, "id"));
+    else if (rc)
+        web_reply_core_error(req, rc);
+    else if (req->method == WEB_POST)
+        web_reply_json(req, 201, json_pack("{so}", "hazard", result));
+    else if (req->method == WEB_DELETE)
+        web_reply(req, 204, "application/json", g_bytes_new_static("", 0));
+    else
+        web_reply_json(req, 200, json_pack("{so}", "hazards", result));
+    if (rc == 0 && req->method == WEB_DELETE)
+        json_decref(result);
+}
+
+static void hazard_add(web_req *req)
+{
+    json_t *body = web_req_json(req);
+    if (!body)
+        return;
+    char *field = NULL, *message = NULL;
+    int rc = disp_hazard_add(req->srv->deps.incidents, body, req->session->username,
+                             req->session->agency, req->peer, hazard_reply, req, &field, &message);
+    json_decref(body);
+    if (rc == CORE_EINVAL)
+        reply_invalid(req, field, message);
+    else if (rc)
+        web_reply_core_error(req, rc);
+}
+
+static void hazards_list(web_req *req)
+{
+    double lon, lat, within;
+    if (web_query_double(req, "lon", 1, 0, -180, 180, &lon) ||
+        web_query_double(req, "lat", 1, 0, -90, 90, &lat) ||
+        web_query_double(req, "within", 0, 50, 0, 5000, &within))
+        return;
+    int rc = disp_hazards_near(req->srv->deps.incidents, lon, lat, within, hazard_reply, req);
+    if (rc)
+        web_reply_core_error(req, rc);
+}
+
+static void hazard_remove(web_req *req)
+{
+    int64_t id = parse_ext(web_param(&req->params, "id"), 'H');
+    if (!id) {
+        web_reply_error(req, 400, "invalid_parameter", "a hazard id is H-<number>");
+        return;
+    }
+    int rc = disp_hazard_remove(req->srv->deps.incidents, id, req->session->username, req->peer,
+                                hazard_reply, req);
+    if (rc)
+        web_reply_core_error(req, rc);
+}
+
 static void catalogue(web_req *req)
 {
     web_reply_json(req, 200, disp_catalogue_json(req->srv->deps.catalogue));
@@ -445,6 +504,9 @@ void web_api_incidents_register(web_server *srv)
         {WEB_PATCH, "/api/v1/incidents/{id}", incident_update, CORE_ACT_INCIDENTS_UPDATE},
         {WEB_POST, "/api/v1/incidents/{id}/merge", incident_merge, CORE_ACT_INCIDENTS_UPDATE},
         {WEB_GET, "/api/v1/incidents/{id}/eido", incident_export, CORE_ACT_INCIDENTS_READ},
+        {WEB_POST, "/api/v1/hazards", hazard_add, CORE_ACT_INCIDENTS_UPDATE},
+        {WEB_GET, "/api/v1/hazards", hazards_list, CORE_ACT_INCIDENTS_READ},
+        {WEB_DELETE, "/api/v1/hazards/{id}", hazard_remove, CORE_ACT_INCIDENTS_UPDATE},
         {WEB_GET, "/api/v1/incidents/{id}/cap", incident_export, CORE_ACT_INCIDENTS_READ},
         {WEB_POST, "/api/v1/incidents/{id}/split", incident_split, CORE_ACT_INCIDENTS_UPDATE},
     };

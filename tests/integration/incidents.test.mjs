@@ -313,6 +313,38 @@ test('an incident exports as NENA EIDO JSON and a public warning as a CAP 1.2 al
   }
 });
 
+test('hazards recorded at an address show on every incident near it until removed', async () => {
+  const s = await startServer({ args: ['--city', CITY] });
+  try {
+    const place = north(HERE, 3000);
+    const h = await post(s.url, '/api/v1/hazards', { location: place, radius_m: 30, kind: 'gas-cylinders', text: 'Welding shop: 20 acetylene cylinders in the back' });
+    assert.equal(h.status, 201, h.text);
+    assert.match(h.body.hazard.id, /^H-\d+$/);
+    const near = await post(s.url, '/api/v1/calls', call({ location: north(place, 40) }));
+    const far = await post(s.url, '/api/v1/calls', call({ location: north(place, 400), caller: 'x' }));
+    assert.notEqual(near.body.incident.id, far.body.incident.id);
+    const nearInc = (await get(s.url, `/api/v1/incidents/${near.body.incident.id}`)).body.incident;
+    assert.deepEqual(nearInc.hazards.map((x) => [x.id, x.kind]), [[h.body.hazard.id, 'gas-cylinders']]);
+    assert.ok(Math.abs(nearInc.hazards[0].distance_m - 40) < 1);
+    assert.deepEqual((await get(s.url, `/api/v1/incidents/${far.body.incident.id}`)).body.incident.hazards, []);
+    const list = await get(s.url, `/api/v1/hazards?lon=${place.lon}&lat=${place.lat}&within=10`);
+    assert.equal(list.body.hazards.length, 1);
+    for (const [body, field] of [[{ location: place }, 'kind'], [{ location: place, kind: 'x', radius_m: 0 }, 'radius_m'],
+      [{ location: place, kind: 'x', radius_m: 600 }, 'radius_m'], [{ location: { lon: 2.35, lat: 48.85 }, kind: 'x' }, 'location'],
+      [{ location: place, kind: 'x', text: 'y'.repeat(1001) }, 'text']]) {
+      const r = await post(s.url, '/api/v1/hazards', body);
+      assert.equal(r.status, 400);
+      assert.equal(r.body.error.field, field);
+    }
+    assert.equal((await request(s.url, 'DELETE', `/api/v1/hazards/${h.body.hazard.id}`)).status, 204);
+    assert.equal((await request(s.url, 'DELETE', `/api/v1/hazards/${h.body.hazard.id}`)).status, 404);
+    assert.deepEqual((await get(s.url, `/api/v1/incidents/${near.body.incident.id}`)).body.incident.hazards, []);
+  } finally {
+    await s.stop();
+    s.cleanup();
+  }
+});
+
 describe('who sees which incident', () => {
   let s;
   const users = {
@@ -349,6 +381,7 @@ describe('who sees which incident', () => {
     assert.equal((await request(s.url, 'PATCH', `/api/v1/incidents/${fid}`, { note: 'x' }, bearer(users.policeCT.token))).status, 403);
     assert.equal((await get(s.url, '/api/v1/incidents', bearer(users.auditor.token))).status, 403);
     assert.equal((await post(s.url, '/api/v1/calls', call(), bearer(users.auditor.token))).status, 403);
+    assert.equal((await post(s.url, '/api/v1/hazards', { location: HERE, kind: 'dog' }, bearer(users.policeCT.token))).status, 403);
     // The audit trail holds every change and every refusal.
     const audit = (await get(s.url, '/api/v1/audit?limit=1000', bearer(users.auditor.token))).body.entries;
     const has = (pred) => audit.some(pred);
