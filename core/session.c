@@ -158,6 +158,23 @@ static void session_free(gpointer p)
     g_free(s);
 }
 
+core_session *core_session_copy(const core_session *s)
+{
+    core_session *c = g_new(core_session, 1);
+    *c = *s;
+    c->username = g_strdup(s->username);
+    c->display_name = g_strdup(s->display_name);
+    c->agency = g_strdup(s->agency);
+    c->leads = g_strdup(s->leads);
+    return c;
+}
+
+void core_session_copy_free(core_session *copy)
+{
+    if (copy)
+        session_free(copy);
+}
+
 static void token_hash(const char *token, char out[65])
 {
     unsigned char d[32];

@@ -78,6 +78,11 @@ void core_sessions_free(core_sessions *ss);
 int core_sessions_load(core_sessions *ss);
 void core_sessions_on_end(core_sessions *ss, core_session_ended_fn fn, void *user);
 
+/* A copy of s for work that outlives the request (reads on workers): the
+ * session itself may end meanwhile. Free with core_session_copy_free. */
+core_session *core_session_copy(const core_session *s);
+void core_session_copy_free(core_session *copy);
+
 /* The session for a bearer token, or NULL (unknown, ended or expired;
  * *why says which). Refreshes its idle clock. Never blocks. */
 core_session *core_sessions_check(core_sessions *ss, const char *token, const char **why);

@@ -16,8 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 400 {"error":{"code":"invalid_field","message":…,"field":…}}. */
-static void reply_invalid(web_req *req, const char *field, const char *message)
+void web_reply_invalid(web_req *req, const char *field, const char *message)
 {
     web_reply_json(req, 400,
                    json_pack("{s{ssssss}}", "error", "code", "invalid_field", "message", message,
@@ -124,27 +123,21 @@ static void metrics(web_req *req)
 
 typedef struct {
     web_req *req;
-    core_session who; /* a copy: the session may end while the read runs */
-    int64_t after;    /* events: where the page started */
+    core_session *who; /* a copy: the session may end while the read runs */
+    int64_t after;     /* events: where the page started */
 } scoped;
 
 static scoped *scoped_new(web_req *req)
 {
     scoped *sc = g_new0(scoped, 1);
     sc->req = req;
-    sc->who = *req->session;
-    sc->who.username = g_strdup(req->session->username);
-    sc->who.display_name = NULL;
-    sc->who.agency = g_strdup(req->session->agency);
-    sc->who.leads = g_strdup(req->session->leads);
+    sc->who = core_session_copy(req->session);
     return sc;
 }
 
 static void scoped_free(scoped *sc)
 {
-    g_free(sc->who.username);
-    g_free(sc->who.agency);
-    g_free(sc->who.leads);
+    core_session_copy_free(sc->who);
     g_free(sc);
 }
 
@@ -155,7 +148,7 @@ static void events_done(GPtrArray *events, void *arg)
     GString *out = g_string_new("{\"events\":[");
     int n = 0;
     for (guint i = 0; i < events->len; i++) {
-        if (!core_may_see_event(&sc->who, events->pdata[i]))
+        if (!core_may_see_event(sc->who, events->pdata[i]))
             continue;
         if (n++)
             g_string_append_c(out, ',');
@@ -214,7 +207,7 @@ static void journal_add(web_req *req)
                          req->peer, journal_created, req, &field, &message);
     json_decref(body);
     if (rc == CORE_EINVAL) {
-        reply_invalid(req, field, message);
+        web_reply_invalid(req, field, message);
     } else if (rc) {
         web_reply_core_error(req, rc);
     }
@@ -250,8 +243,8 @@ static void journal_got(int rc, json_t *entry, void *arg)
     scoped *sc = arg;
     web_req *req = sc->req;
     const char *agency = entry ? json_string_value(json_object_get(entry, "agency")) : NULL;
-    if (!rc && !core_may(&sc->who, CORE_ACT_JOURNAL_READ, agency)) {
-        web_reply_forbidden(req, sc->who.username, "journal.read", req->path);
+    if (!rc && !core_may(sc->who, CORE_ACT_JOURNAL_READ, agency)) {
+        web_reply_forbidden(req, sc->who->username, "journal.read", req->path);
         json_decref(entry);
     } else if (rc == CORE_ENOTFOUND)
         web_reply_error(req, 404, "not_found", "no journal entry %s",
@@ -316,9 +309,9 @@ static void session_create(web_req *req)
     if (!json_is_string(u) || !json_is_string(p) || json_string_length(u) > 64 ||
         json_string_length(p) > CORE_PASSWORD_MAX) {
         int user_bad = !json_is_string(u) || json_string_length(u) > 64;
-        reply_invalid(req, user_bad ? "username" : "password",
-                      user_bad ? "\"username\" is a required string of at most 64 bytes"
-                               : "\"password\" is a required string of at most 512 bytes");
+        web_reply_invalid(req, user_bad ? "username" : "password",
+                          user_bad ? "\"username\" is a required string of at most 64 bytes"
+                                   : "\"password\" is a required string of at most 512 bytes");
         json_decref(body);
         return;
     }
@@ -590,12 +583,12 @@ static void user_create(web_req *req)
     unsigned bits = 0;
     const char *weak = password ? core_password_weakness(password) : "a password is required";
     if (!roles || !leads) {
-        reply_invalid(req, roles ? "leads" : "roles", "a string or an array of strings");
+        web_reply_invalid(req, roles ? "leads" : "roles", "a string or an array of strings");
     } else if (core_user_check(username, display, roles, agency, leads, req->srv->cfg->agencies,
                                &bits, &field, &message)) {
-        reply_invalid(req, field, message);
+        web_reply_invalid(req, field, message);
     } else if (weak) {
-        reply_invalid(req, "password", weak);
+        web_reply_invalid(req, "password", weak);
     } else {
         user_op *op = g_new0(user_op, 1);
         op->req = req;
@@ -652,10 +645,10 @@ static void user_update(web_req *req)
         return;
     json_t *disabled = json_object_get(body, "disabled");
     if (!json_is_boolean(disabled) || json_object_size(body) != 1) {
-        reply_invalid(req, "disabled",
-                      "the one field that can change is \"disabled\" (true or false)");
+        web_reply_invalid(req, "disabled",
+                          "the one field that can change is \"disabled\" (true or false)");
     } else if (id == req->session->user_id && json_is_true(disabled)) {
-        reply_invalid(req, "disabled", "you cannot disable your own account");
+        web_reply_invalid(req, "disabled", "you cannot disable your own account");
     } else {
         user_op *op = g_new0(user_op, 1);
         op->req = req;

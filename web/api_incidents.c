@@ -19,9 +19,9 @@ typedef int (*inc_action)(inc_ctx *c);
 
 struct inc_ctx {
     web_req *req;
-    core_session who; /* a copy: the session may end while the store works */
-    json_t *body;     /* PATCH: applied once the incident is read */
-    int64_t check[2]; /* merge/split: incidents to authorise first */
+    core_session *who; /* a copy: the session may end while the store works */
+    json_t *body;      /* PATCH: applied once the incident is read */
+    int64_t check[2];  /* merge/split: incidents to authorise first */
     int nchecks, checked;
     inc_action action;
     int64_t id, into;
@@ -32,11 +32,7 @@ static inc_ctx *ctx_new(web_req *req)
 {
     inc_ctx *c = g_new0(inc_ctx, 1);
     c->req = req;
-    c->who = *req->session;
-    c->who.username = g_strdup(req->session->username);
-    c->who.display_name = NULL;
-    c->who.agency = g_strdup(req->session->agency);
-    c->who.leads = g_strdup(req->session->leads);
+    c->who = core_session_copy(req->session);
     return c;
 }
 
@@ -44,37 +40,39 @@ static void ctx_free(inc_ctx *c)
 {
     if (c->calls)
         g_array_free(c->calls, TRUE);
-    g_free(c->who.username);
-    g_free(c->who.agency);
-    g_free(c->who.leads);
+    core_session_copy_free(c->who);
     json_decref(c->body);
     g_free(c);
 }
 
+/* A 400 naming the field, freeing what the dispatch module allocated. */
 static void reply_invalid(web_req *req, char *field, char *message)
 {
-    web_reply_json(req, 400,
-                   json_pack("{s{ssssss}}", "error", "code", "invalid_field", "message", message,
-                             "field", field));
+    web_reply_invalid(req, field, message);
     g_free(field);
     g_free(message);
 }
 
-/* "I-12" or "12" -> 12. */
-static int incident_id(web_req *req, int64_t *id)
+/* "I-12" / "C-12" / "H-12" / "12" -> 12, or 0. */
+static int64_t parse_ext(const char *s, char prefix)
 {
-    const char *t = web_param(&req->params, "id");
-    if (t[0] == 'I' && t[1] == '-')
-        t += 2;
+    if (!s)
+        return 0;
+    if (s[0] == prefix && s[1] == '-')
+        s += 2;
     char *end;
     errno = 0;
-    long long v = strtoll(t, &end, 10);
-    if (errno || !*t || *end || v <= 0) {
+    long long v = strtoll(s, &end, 10);
+    return errno || !*s || *end || v <= 0 ? 0 : v;
+}
+
+/* The {id} of the path ("I-12" or "12"); replies 400 otherwise. */
+static int incident_id(web_req *req, int64_t *id)
+{
+    *id = parse_ext(web_param(&req->params, "id"), 'I');
+    if (!*id)
         web_reply_error(req, 400, "invalid_parameter", "an incident id is I-<number>");
-        return -1;
-    }
-    *id = v;
-    return 0;
+    return *id ? 0 : -1;
 }
 
 /* ---- POST /api/v1/calls ---- */
@@ -93,7 +91,7 @@ static void call_added(int rc, json_t *result, void *arg)
     }
     json_t *inc = json_object_get(result, "incident");
     char **agencies = disp_incident_agencies(inc);
-    if (!core_may_any(&c->who, CORE_ACT_INCIDENTS_READ, agencies))
+    if (!core_may_any(c->who, CORE_ACT_INCIDENTS_READ, agencies))
         json_object_set_new(result, "incident",
                             json_pack("{sO}", "id", json_object_get(inc, "id")));
     g_strfreev(agencies);
@@ -154,10 +152,10 @@ static void incidents_list(web_req *req)
 static int allowed(inc_ctx *c, json_t *inc, core_action action)
 {
     char **agencies = disp_incident_agencies(inc);
-    int ok = core_may_any(&c->who, action, agencies);
+    int ok = core_may_any(c->who, action, agencies);
     g_strfreev(agencies);
     if (!ok)
-        web_reply_forbidden(c->req, c->who.username, core_action_name(action), c->req->path);
+        web_reply_forbidden(c->req, c->who->username, core_action_name(action), c->req->path);
     return ok;
 }
 
@@ -202,51 +200,6 @@ static void updated(int rc, json_t *result, void *arg)
     ctx_free(c);
 }
 
-/* Read first: the agency check needs the incident's agencies. */
-static void got_for_update(int rc, json_t *inc, void *arg)
-{
-    inc_ctx *c = arg;
-    web_req *req = c->req;
-    if (rc == CORE_ENOTFOUND) {
-        web_reply_error(req, 404, "not_found", "no incident %s", web_param(&req->params, "id"));
-    } else if (rc) {
-        web_reply_core_error(req, rc);
-    } else if (allowed(c, inc, CORE_ACT_INCIDENTS_UPDATE)) {
-        int64_t id = 0;
-        sscanf(json_string_value(json_object_get(inc, "id")), "I-%" SCNd64, &id);
-        char *field = NULL, *message = NULL;
-        rc = disp_incident_update(req->srv->deps.incidents, id, c->body, c->who.username, req->peer,
-                                  updated, c, &field, &message);
-        json_decref(inc);
-        if (rc == CORE_EINVAL)
-            reply_invalid(req, field, message);
-        else if (rc)
-            web_reply_core_error(req, rc);
-        if (rc)
-            ctx_free(c);
-        return;
-    }
-    json_decref(inc);
-    ctx_free(c);
-}
-
-static void incident_update(web_req *req)
-{
-    int64_t id;
-    if (incident_id(req, &id))
-        return;
-    json_t *body = web_req_json(req);
-    if (!body)
-        return;
-    inc_ctx *c = ctx_new(req);
-    c->body = body;
-    int rc = disp_incident_get(req->srv->deps.incidents, id, got_for_update, c);
-    if (rc) {
-        ctx_free(c);
-        web_reply_core_error(req, rc);
-    }
-}
-
 /* ---- merge and split ---- */
 
 static void authorised(int rc, json_t *inc, void *arg);
@@ -282,29 +235,43 @@ static void authorised(int rc, json_t *inc, void *arg)
     ctx_free(c);
 }
 
+/* PATCH, once the caller may update the incident. */
+static int do_update(inc_ctx *c)
+{
+    char *field = NULL, *message = NULL;
+    int rc = disp_incident_update(c->req->srv->deps.incidents, c->id, c->body, c->who->username,
+                                  c->req->peer, updated, c, &field, &message);
+    if (rc == CORE_EINVAL)
+        reply_invalid(c->req, field, message);
+    return rc;
+}
+
+static void incident_update(web_req *req)
+{
+    int64_t id;
+    if (incident_id(req, &id))
+        return;
+    json_t *body = web_req_json(req);
+    if (!body)
+        return;
+    inc_ctx *c = ctx_new(req);
+    c->body = body;
+    c->id = c->check[0] = id;
+    c->nchecks = 1;
+    c->action = do_update;
+    next_check(c);
+}
+
 static int do_merge(inc_ctx *c)
 {
-    return disp_incident_merge(c->req->srv->deps.incidents, c->id, c->into, c->who.username,
+    return disp_incident_merge(c->req->srv->deps.incidents, c->id, c->into, c->who->username,
                                c->req->peer, updated, c);
 }
 
 static int do_split(inc_ctx *c)
 {
     return disp_incident_split(c->req->srv->deps.incidents, c->id, (int64_t *)c->calls->data,
-                               c->calls->len, c->who.username, c->req->peer, updated, c);
-}
-
-/* "I-12" / "C-12" / "12" -> 12, or 0. */
-static int64_t parse_ext(const char *s, char prefix)
-{
-    if (!s)
-        return 0;
-    if (s[0] == prefix && s[1] == '-')
-        s += 2;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    return errno || !*s || *end || v <= 0 ? 0 : v;
+                               c->calls->len, c->who->username, c->req->peer, updated, c);
 }
 
 static void incident_merge(web_req *req)

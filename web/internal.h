@@ -94,6 +94,8 @@ int web_query_int(web_req *req, const char *name, int64_t def, int64_t min, int6
                   int64_t *out);
 int web_query_double(web_req *req, const char *name, int required, double def, double min,
                      double max, double *out);
+/* 400 {"error":{"code":"invalid_field","message":…,"field":…}}. */
+void web_reply_invalid(web_req *req, const char *field, const char *message);
 /* The {id} of the path as a positive integer; replies 400 naming `what` and
  * returns -1 otherwise. */
 int web_path_id(web_req *req, const char *what, int64_t *id);
