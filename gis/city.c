@@ -291,7 +291,7 @@ gis_city *gis_city_load(const char *dir, char **err)
         gis_city_free(c);
         return NULL;
     }
-    c->tiles = gis__tiles_new(c->h, c->gpkg);
+    c->tiles = gis__tiles_new(c->gpkg);
     log_info("gis.loaded", "city=\"%s\" roads=%u districts=%u point_layers=%u ms=%.1f",
              gis_city_name(c), c->roads->len, c->districts->len, g_hash_table_size(c->point_layers),
              (g_get_monotonic_time() - t0) / 1000.0);
@@ -759,22 +759,16 @@ int gis_tile(gis_city *c, const char *layer, int z, int x, int y, GBytes **tile,
     *cached = 0;
     if (z < 0 || z > GIS_MAX_ZOOM || x < 0 || y < 0 || x >= (1 << z) || y >= (1 << z))
         return CORE_EINVAL;
-    g_mutex_lock(&c->lock);
-    int rc = CORE_ENOTFOUND;
-    if (c->tiles && gis__tiles_has_layer(c->tiles, layer)) {
-        *tile = gis__tiles_get(c->tiles, layer, z, x, y, cached);
-        rc = 0;
-    }
-    g_mutex_unlock(&c->lock);
-    return rc;
+    if (!c->tiles || !gis__tiles_has_layer(c->tiles, layer))
+        return CORE_ENOTFOUND;
+    *tile = gis__tiles_get(c->tiles, layer, z, x, y, cached);
+    return 0;
 }
 
 void gis_tiles_clear(gis_city *c)
 {
-    g_mutex_lock(&c->lock);
     if (c->tiles)
         gis__tiles_clear_cache(c->tiles);
-    g_mutex_unlock(&c->lock);
 }
 
 /* ---- GeoJSON export ---- */

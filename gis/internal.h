@@ -69,8 +69,9 @@ int gis__copy_layer(GDALDatasetH ds, OGRSpatialReferenceH wgs84, const char *nam
 /* ---- vector tiles (tiles.c) ---- */
 
 typedef struct gis__tiles gis__tiles;
-/* Reads the map layers of the package at gpkg; NULL when it cannot. */
-gis__tiles *gis__tiles_new(GEOSContextHandle_t h, const char *gpkg);
+/* Reads the map layers of the package at gpkg; NULL when it cannot.
+ * Thread-safe (its own lock and GEOS context). */
+gis__tiles *gis__tiles_new(const char *gpkg);
 void gis__tiles_free(gis__tiles *t);
 int gis__tiles_has_layer(const gis__tiles *t, const char *layer);
 /* The tile (new reference), from the cache or made now (*cached says which). */

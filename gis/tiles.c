@@ -13,7 +13,8 @@
  * from 13, the main roads always.
  *
  * Tiles are cached by layer/z/x/y, newest kept, up to GIS_TILE_CACHE_BYTES.
- * Thread use: under the city's lock, like every other query.
+ * Thread use: any thread; the tiles have their own GEOS context and lock,
+ * apart from the city's, so making a tile never delays another query.
  */
 #include "internal.h"
 
@@ -39,6 +40,7 @@ typedef struct {
 } map_layer;
 
 struct gis__tiles {
+    GMutex lock; /* everything below */
     GEOSContextHandle_t h;
     GPtrArray *layers; /* map_layer* */
     GHashTable *cache; /* "layer/z/x/y" -> GBytes */
@@ -125,13 +127,20 @@ static void load_layer(gis__tiles *t, GDALDatasetH ds, const char *name)
     g_ptr_array_add(t->layers, ml);
 }
 
-gis__tiles *gis__tiles_new(GEOSContextHandle_t h, const char *gpkg)
+static void quiet(const char *fmt, ...) {}
+
+gis__tiles *gis__tiles_new(const char *gpkg)
 {
     GDALDatasetH ds = GDALOpenEx(gpkg, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
     if (!ds)
         return NULL;
     gis__tiles *t = g_new0(gis__tiles, 1);
-    t->h = h;
+    /* Its own GEOS context and lock: a tile being made never holds up the
+     * city's other questions. */
+    t->h = GEOS_init_r();
+    GEOSContext_setNoticeHandler_r(t->h, quiet);
+    GEOSContext_setErrorHandler_r(t->h, quiet);
+    g_mutex_init(&t->lock);
     t->layers = g_ptr_array_new();
     t->cache =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_bytes_unref);
@@ -166,6 +175,8 @@ void gis__tiles_free(gis__tiles *t)
     g_ptr_array_free(t->layers, TRUE);
     g_hash_table_destroy(t->cache);
     g_queue_clear(&t->order); /* the keys belong to the hash table */
+    GEOS_finish_r(t->h);
+    g_mutex_clear(&t->lock);
     g_free(t);
 }
 
@@ -520,6 +531,8 @@ static GBytes *render(gis__tiles *t, const char *layer, int z, int x, int y)
     return g_byte_array_free_to_bytes(out);
 }
 
+static GBytes *tile_locked(gis__tiles *t, const char *layer, int z, int x, int y, int *cached);
+
 int gis__tiles_has_layer(const gis__tiles *t, const char *layer)
 {
     if (strcmp(layer, "base") == 0)
@@ -531,6 +544,14 @@ int gis__tiles_has_layer(const gis__tiles *t, const char *layer)
 }
 
 GBytes *gis__tiles_get(gis__tiles *t, const char *layer, int z, int x, int y, int *cached)
+{
+    g_mutex_lock(&t->lock);
+    GBytes *b = tile_locked(t, layer, z, x, y, cached);
+    g_mutex_unlock(&t->lock);
+    return b;
+}
+
+static GBytes *tile_locked(gis__tiles *t, const char *layer, int z, int x, int y, int *cached)
 {
     char *key = g_strdup_printf("%s/%d/%d/%d", layer, z, x, y);
     GBytes *b = g_hash_table_lookup(t->cache, key);
@@ -556,7 +577,9 @@ GBytes *gis__tiles_get(gis__tiles *t, const char *layer, int z, int x, int y, in
 
 void gis__tiles_clear_cache(gis__tiles *t)
 {
+    g_mutex_lock(&t->lock);
     g_hash_table_remove_all(t->cache);
     g_queue_clear(&t->order);
     t->cached_bytes = 0;
+    g_mutex_unlock(&t->lock);
 }
