@@ -31,6 +31,12 @@ void core_event_set_source(core_event *ev, const char *source)
     ev->source = g_strdup(source ? source : "");
 }
 
+void core_event_set_state(core_event *ev, json_t *state)
+{
+    json_decref(ev->state);
+    ev->state = state;
+}
+
 core_event *core_event_ref(core_event *ev)
 {
     g_atomic_int_inc(&ev->refs);
@@ -46,6 +52,7 @@ void core_event_unref(core_event *ev)
     g_free(ev->subject);
     g_free(ev->source);
     json_decref(ev->data);
+    json_decref(ev->state);
     free(ev->json);
     g_free(ev);
 }

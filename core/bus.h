@@ -24,6 +24,8 @@ typedef struct core_event {
     char *subject; /* what it concerns, e.g. "journal/42"; may be "" */
     char *source;  /* where the request came from (peer address, "local"); "" if none */
     json_t *data;  /* JSON object */
+    json_t *state; /* the subject's state after this change, for live views, or NULL;
+                    * set by the writer before commit; neither stored nor serialised */
     int refs;      /* private */
     char *json;    /* private: cached serialization */
 } core_event;
@@ -31,6 +33,8 @@ typedef struct core_event {
 /* Takes ownership of data (an object; NULL means {}). source starts as "". */
 core_event *core_event_new(const char *type, const char *actor, const char *subject, json_t *data);
 void core_event_set_source(core_event *ev, const char *source);
+/* Attaches the subject's state after the change (stolen; replaces any). */
+void core_event_set_state(core_event *ev, json_t *state);
 core_event *core_event_ref(core_event *ev);
 void core_event_unref(core_event *ev);
 /* {"seq":…,"at":"ISO 8601","type":…,"actor":…,"subject":…,"data":{…}};

@@ -64,14 +64,9 @@ static int alarm_write(core_txn *txn, void *arg)
     int rc = core_txn_check(txn, sqlite3_step(s));
     if (rc || sqlite3_changes(core_txn_db(txn)) == 0)
         return rc; /* already raised */
-    json_t *inc = NULL;
-    if ((rc = disp__read_incident(txn, due->id, &inc)))
-        return rc;
     disp__update_op u = {.id = due->id, .actor = "system", .source = "local"};
-    rc = disp__emit_change(txn, &u, inc, "incident.alarm",
-                           json_pack("{ss}", "kind", alarm_kinds[due->kind]));
-    json_decref(inc);
-    return rc;
+    return disp__emit_change(txn, &u, "incident.alarm",
+                             json_pack("{ss}", "kind", alarm_kinds[due->kind]));
 }
 
 static void alarm_written(int rc, GPtrArray *events, void *arg)

@@ -90,10 +90,13 @@ void disp_incidents_register(core_store *st)
     core_store_add_migrations(st, migrations, G_N_ELEMENTS(migrations));
 }
 
-disp_incidents *disp_incidents_new(core_store *st, disp_catalogue *cat, gis_city *city)
+disp_incidents *disp_incidents_new(core_store *st, core_bus *bus, core_loop *loop,
+                                   disp_catalogue *cat, gis_city *city)
 {
     disp_incidents *d = g_new0(disp_incidents, 1);
     d->store = st;
+    d->bus = bus;
+    d->loop = loop;
     d->cat = cat;
     d->city = city;
     if (city) {
@@ -102,13 +105,17 @@ disp_incidents *disp_incidents_new(core_store *st, disp_catalogue *cat, gis_city
             d->bbox[i] = json_number_value(json_array_get(bb, (size_t)i));
         json_decref(info);
     }
+    disp__board_start(d);
     return d;
 }
 
 void disp_incidents_free(disp_incidents *d)
 {
-    if (d && d->timer)
+    if (!d)
+        return;
+    if (d->timer)
         g_source_remove(d->timer);
+    disp__board_stop(d);
     g_free(d);
 }
 
@@ -125,12 +132,7 @@ const char *disp__col_text(sqlite3_stmt *s, int i)
     return t ? t : "";
 }
 
-#define INCIDENT_COLUMNS                                                                           \
-    "id, type, family, priority, level, status, lon, lat, address, districts, agency, joint,"      \
-    " callers, opened_ms, last_call_ms, updated_ms, closed_ms, merged_into,"                       \
-    " (SELECT group_concat(kind) FROM incident_alarms WHERE incident_id = incidents.id)"
-
-static json_t *incident_row(sqlite3_stmt *s)
+json_t *disp__incident_row(sqlite3_stmt *s)
 {
     char opened[32], updated[32], closed[32];
     core_iso8601(sqlite3_column_int64(s, 13), opened, sizeof opened);
@@ -278,7 +280,7 @@ int disp__read_incident(core_txn *txn, int64_t id, json_t **out)
     sqlite3_bind_int64(s, 1, id);
     int rc = sqlite3_step(s) == SQLITE_ROW ? 0 : CORE_ENOTFOUND;
     if (!rc)
-        *out = incident_row(s);
+        *out = disp__incident_row(s);
     sqlite3_reset(s);
     return rc;
 }
@@ -400,6 +402,7 @@ static int call_write(core_txn *txn, void *arg)
     core_event *ev =
         core_event_new("call.received", op->call_taker, subject, with_agencies(data, owner, joint));
     core_event_set_source(ev, op->source);
+    core_event_set_state(ev, json_incref(inc));
     g_free(joint);
     rc = core_txn_emit(txn, ev);
     op->result = json_pack("{sosbso}", "call", call, "joined", op->joined, "incident", inc);
@@ -412,6 +415,33 @@ static void call_done(int rc, GPtrArray *events, void *arg)
     json_t *r = rc ? NULL : json_incref(op->result);
     op->done(rc, r, op->arg);
     call_op_free(op);
+}
+
+/* Worker (or loop without a city): the call's address and districts. */
+static void call_place(void *arg)
+{
+    call_op *op = arg;
+    json_t *where = op->d->city ? gis_reverse(op->d->city, op->lon, op->lat) : NULL;
+    op->address = g_strdup(where ? json_string_value(json_object_get(where, "text")) : "");
+    if (where) {
+        char *districts = json_dumps(json_object_get(where, "districts"), JSON_COMPACT);
+        op->districts = g_strdup(districts);
+        free(districts);
+    } else {
+        op->districts = g_strdup("[]");
+    }
+    json_decref(where);
+}
+
+/* Loop: placed; now the writer decides fusion. */
+static void call_placed(void *arg)
+{
+    call_op *op = arg;
+    int rc = core_store_write(op->d->store, call_write, call_done, op);
+    if (rc) {
+        op->done(rc, NULL, op->arg);
+        call_op_free(op);
+    }
 }
 
 int disp__refuse(char **field, char **message, const char *f, char *msg)
@@ -546,19 +576,16 @@ int disp_call_add(disp_incidents *d, const json_t *body, const char *call_taker,
     op->call_taker = g_strdup(call_taker);
     op->agency = g_strdup(agency);
     op->source = g_strdup(source);
-    json_t *where = d->city ? gis_reverse(d->city, op->lon, op->lat) : NULL;
-    op->address = g_strdup(where ? json_string_value(json_object_get(where, "text")) : "");
-    if (where) {
-        char *districts = json_dumps(json_object_get(where, "districts"), JSON_COMPACT);
-        op->districts = g_strdup(districts);
-        free(districts);
-    } else {
-        op->districts = g_strdup("[]");
-    }
-    json_decref(where);
     op->done = done;
     op->arg = arg;
-    rc = core_store_write(d->store, call_write, call_done, op);
+    /* The address and districts come from the GIS layer on a worker: the
+     * loop thread only validates and hands over. */
+    if (d->city && d->loop) {
+        rc = core_work_submit(d->loop, call_place, call_placed, op);
+    } else {
+        call_place(op);
+        rc = core_store_write(d->store, call_write, call_done, op);
+    }
     if (rc)
         call_op_free(op);
     return rc;
@@ -602,7 +629,7 @@ static void list_read(sqlite3 *db, void *arg)
     }
     sqlite3_bind_int(s, 1, op->all);
     while (sqlite3_step(s) == SQLITE_ROW && (int)json_array_size(op->result) < op->limit) {
-        json_t *inc = incident_row(s);
+        json_t *inc = disp__incident_row(s);
         if (visible(op->agencies, inc))
             json_array_append_new(op->result, inc);
         else
@@ -623,7 +650,7 @@ static void get_read(sqlite3 *db, void *arg)
     }
     sqlite3_bind_int64(s, 1, op->id);
     if (sqlite3_step(s) == SQLITE_ROW) {
-        op->result = incident_row(s);
+        op->result = disp__incident_row(s);
         op->rc = 0;
     }
     sqlite3_finalize(s);
@@ -758,9 +785,14 @@ static int transition_ok(const char *from, const char *to)
     return t > f;
 }
 
-int disp__emit_change(core_txn *txn, disp__update_op *op, json_t *inc, const char *type,
-                      json_t *data)
+int disp__emit_change(core_txn *txn, disp__update_op *op, const char *type, json_t *data)
 {
+    json_t *inc = NULL;
+    int rc = disp__read_incident(txn, op->id, &inc);
+    if (rc) {
+        json_decref(data);
+        return rc;
+    }
     char subject[32];
     g_snprintf(subject, sizeof subject, "incident/%" G_GINT64_FORMAT, op->id);
     char **ag = disp_incident_agencies(inc);
@@ -769,6 +801,7 @@ int disp__emit_change(core_txn *txn, disp__update_op *op, json_t *inc, const cha
     g_strfreev(ag);
     g_free(joint);
     core_event_set_source(ev, op->source);
+    core_event_set_state(ev, inc);
     return core_txn_emit(txn, ev);
 }
 
@@ -812,15 +845,15 @@ static int update_write(core_txn *txn, void *arg)
     sqlite3_bind_int64(s, 5, op->id);
     rc = core_txn_check(txn, sqlite3_step(s));
     if (!rc && op->status && strcmp(op->status, status) != 0)
-        rc = disp__emit_change(txn, op, inc, "incident.status",
+        rc = disp__emit_change(txn, op, "incident.status",
                                json_pack("{ssss}", "from", status, "to", op->status));
     if (!rc && op->priority && op->priority != prio)
-        rc = disp__emit_change(txn, op, inc, "incident.priority",
+        rc = disp__emit_change(txn, op, "incident.priority",
                                json_pack("{sisi}", "from", prio, "to", op->priority));
     if (!rc && op->level)
-        rc = disp__emit_change(txn, op, inc, "incident.level", json_pack("{ss}", "to", op->level));
+        rc = disp__emit_change(txn, op, "incident.level", json_pack("{ss}", "to", op->level));
     if (!rc && op->note)
-        rc = disp__emit_change(txn, op, inc, "incident.note", json_pack("{ss}", "text", op->note));
+        rc = disp__emit_change(txn, op, "incident.note", json_pack("{ss}", "text", op->note));
     json_decref(inc);
     if (!rc)
         rc = disp__read_incident(txn, op->id, &op->result);

@@ -51,8 +51,12 @@ json_t *disp_catalogue_json(const disp_catalogue *c);
 typedef struct disp_incidents disp_incidents;
 
 void disp_incidents_register(core_store *st);
-/* city may be NULL (then locations are checked only as lon/lat). */
-disp_incidents *disp_incidents_new(core_store *st, disp_catalogue *cat, gis_city *city);
+/* city may be NULL (then locations are checked only as lon/lat). A call's
+ * address and districts are looked up on loop's workers (NULL: inline).
+ * Loads the open incidents (the live board) from the store, so call it
+ * after core_store_open. */
+disp_incidents *disp_incidents_new(core_store *st, core_bus *bus, core_loop *loop,
+                                   disp_catalogue *cat, gis_city *city);
 void disp_incidents_free(disp_incidents *d);
 
 /* Validates a call (docs/API.md, POST /api/v1/calls) and queues it; done
@@ -116,6 +120,27 @@ int disp_hazards_near(disp_incidents *d, double lon, double lat, double within_m
 /* Marks a hazard removed (kept on record); CORE_ENOTFOUND if there is none. */
 int disp_hazard_remove(disp_incidents *d, int64_t id, const char *author, const char *source,
                        disp_json_done done, void *arg);
+
+/* ---- the live board ---- */
+
+/* Every open incident, kept in memory on the loop thread: loaded at start,
+ * then kept by the committed events, which carry the incident's state after
+ * each change. Screens take a snapshot of it, then follow its changes. */
+typedef struct {
+    int64_t id;
+    double lon, lat;
+    char **agencies;  /* owner first, then the joint ones */
+    json_t *incident; /* as disp_incidents_list gives it */
+} disp_live;
+
+/* gone: the incident closed, was cancelled or merged; this is its last call. */
+typedef void (*disp_live_fn)(const disp_live *inc, int gone, void *user);
+/* fn is called after every committed change of an open incident, in order. */
+void disp_live_watch(disp_incidents *d, disp_live_fn fn, void *user);
+void disp_live_unwatch(disp_incidents *d, disp_live_fn fn, void *user);
+/* Calls fn for every open incident (gone is 0), in no particular order. */
+void disp_live_foreach(disp_incidents *d, disp_live_fn fn, void *user);
+unsigned disp_live_count(const disp_incidents *d);
 
 /* The agencies of an incident JSON ("agency" and "joint"), for authorization. */
 char **disp_incident_agencies(const json_t *incident);

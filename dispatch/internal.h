@@ -17,12 +17,18 @@
 
 struct disp_incidents {
     core_store *store;
+    core_bus *bus;
+    core_loop *loop; /* its workers place calls on the map */
     disp_catalogue *cat;
     gis_city *city;
     double bbox[4];              /* the city's extent, for the location check */
     int unassigned_s, arrival_s; /* alarm thresholds for priority-1 incidents */
     guint timer;
     int checking;
+    /* the live board (board.c) */
+    GHashTable *live; /* id -> disp_live* */
+    GArray *watchers; /* of {disp_live_fn, user} */
+    unsigned live_sub;
 };
 
 typedef struct {
@@ -41,6 +47,17 @@ typedef struct {
     char *location_text;
 } disp__place;
 
+#define INCIDENT_COLUMNS                                                                           \
+    "id, type, family, priority, level, status, lon, lat, address, districts, agency, joint,"      \
+    " callers, opened_ms, last_call_ms, updated_ms, closed_ms, merged_into,"                       \
+    " (SELECT group_concat(kind) FROM incident_alarms WHERE incident_id = incidents.id)"
+
+/* The incident of a row of INCIDENT_COLUMNS. */
+json_t *disp__incident_row(sqlite3_stmt *s);
+/* Loads the live board and follows the feed (board.c). */
+void disp__board_start(disp_incidents *d);
+void disp__board_stop(disp_incidents *d);
+
 /* "I-12", "C-3", "H-7" (g_free). */
 char *disp__ext_id(char prefix, int64_t id);
 const char *disp__col_text(sqlite3_stmt *s, int i);
@@ -48,9 +65,10 @@ const char *disp__col_text(sqlite3_stmt *s, int i);
 double disp__distance_m(double lon1, double lat1, double lon2, double lat2);
 /* Writer: the incident as JSON into *out, or CORE_ENOTFOUND. */
 int disp__read_incident(core_txn *txn, int64_t id, json_t **out);
-/* Writer: an incident event with the incident's agencies for the feed. */
-int disp__emit_change(core_txn *txn, disp__update_op *op, json_t *inc, const char *type,
-                      json_t *data);
+/* Writer: an incident event (data stolen) with the incident's agencies for
+ * the feed and its state after the change for the live board; call it
+ * after the change is made. */
+int disp__emit_change(core_txn *txn, disp__update_op *op, const char *type, json_t *data);
 /* CORE_EINVAL with *field and *message (msg taken). */
 int disp__refuse(char **field, char **message, const char *f, char *msg);
 /* Coordinates inside the city, or a text resolved by its search. */

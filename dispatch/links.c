@@ -40,16 +40,8 @@ static int exec_ids(core_txn *txn, const char *sql, int64_t a, int64_t b, int64_
 
 static int link_event(core_txn *txn, link_op *op, int64_t id, const char *type, json_t *data)
 {
-    json_t *inc = NULL;
-    int rc = disp__read_incident(txn, id, &inc);
-    if (rc) {
-        json_decref(data);
-        return rc;
-    }
     disp__update_op u = {.id = id, .actor = op->actor, .source = op->source};
-    rc = disp__emit_change(txn, &u, inc, type, data);
-    json_decref(inc);
-    return rc;
+    return disp__emit_change(txn, &u, type, data);
 }
 
 static int is_open(core_txn *txn, int64_t id, char **status)

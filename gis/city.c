@@ -31,6 +31,8 @@ typedef struct {
 
 typedef struct {
     GEOSGeometry *g;
+    double *xy; /* a line's vertices (local metres), for distances without GEOS; or NULL */
+    unsigned n;
     char *name, *klass;
     int64_t id;
 } road;
@@ -147,6 +149,40 @@ static void load_districts(gis_city *c, OGRLayerH l)
     }
 }
 
+static void road_vertices(gis_city *c, road *r)
+{
+    const GEOSCoordSequence *s =
+        GEOSGeomTypeId_r(c->h, r->g) == GEOS_LINESTRING ? GEOSGeom_getCoordSeq_r(c->h, r->g) : NULL;
+    unsigned n = 0;
+    if (!s || !GEOSCoordSeq_getSize_r(c->h, s, &n) || n < 2)
+        return;
+    r->xy = g_new(double, 2 * (gsize)n);
+    r->n = n;
+    for (unsigned i = 0; i < n; i++)
+        GEOSCoordSeq_getXY_r(c->h, s, i, &r->xy[2 * i], &r->xy[2 * i + 1]);
+}
+
+/* Distance from (x, y) to a polyline, and the nearest point on it. */
+static double polyline_distance(const double *xy, unsigned n, double x, double y, double *nx,
+                                double *ny)
+{
+    double best = INFINITY;
+    for (unsigned i = 0; i + 1 < n; i++) {
+        double ax = xy[2 * i], ay = xy[2 * i + 1], bx = xy[2 * i + 2], by = xy[2 * i + 3];
+        double dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
+        double t = len2 > 0 ? ((x - ax) * dx + (y - ay) * dy) / len2 : 0;
+        t = t < 0 ? 0 : t > 1 ? 1 : t;
+        double px = ax + t * dx, py = ay + t * dy;
+        double d = hypot(x - px, y - py);
+        if (d < best) {
+            best = d;
+            *nx = px;
+            *ny = py;
+        }
+    }
+    return best;
+}
+
 static void load_roads(gis_city *c, OGRLayerH l)
 {
     GHashTable *named = g_hash_table_new(g_str_hash, g_str_equal);
@@ -158,6 +194,7 @@ static void load_roads(gis_city *c, OGRLayerH l)
         if (lg) {
             road *r = g_new0(road, 1);
             r->g = lg;
+            road_vertices(c, r);
             r->name = g_strdup(field_str(f, "name"));
             r->klass = g_strdup(field_str(f, "class"));
             r->id = OGR_F_GetFID(f);
@@ -315,6 +352,7 @@ void gis_city_free(gis_city *c)
         for (guint i = 0; i < c->roads->len; i++) {
             road *r = c->roads->pdata[i];
             GEOSGeom_destroy_r(c->h, r->g);
+            g_free(r->xy);
             g_free(r->name);
             g_free(r->klass);
             g_free(r);
@@ -436,13 +474,17 @@ json_t *gis_districts_at(gis_city *c, double lon, double lat, const char *kind)
 typedef struct {
     gis_city *c;
     int named_only;
+    double x, y;
 } road_query;
 
 static int road_distance(const void *item, const void *query, double *distance, void *user)
 {
     const road *r = item;
     road_query *q = user;
-    if (GEOSDistance_r(q->c->h, r->g, query, distance) != 1)
+    double nx, ny;
+    if (r->xy)
+        *distance = polyline_distance(r->xy, r->n, q->x, q->y, &nx, &ny);
+    else if (GEOSDistance_r(q->c->h, r->g, query, distance) != 1)
         return 0;
     /* Unnamed roads count as far away when a name is wanted: still a valid
      * bound for the search, which only needs distances never under the truth. */
@@ -459,17 +501,20 @@ static int nearest_road_locked(gis_city *c, double lon, double lat, double max_m
     double x, y;
     gis__local_fwd(c->local, lon, lat, &x, &y);
     GEOSGeometry *pt = GEOSGeom_createPointFromXY_r(c->h, x, y);
-    road_query q = {c, named_only};
+    road_query q = {c, named_only, x, y};
     const road *r = GEOSSTRtree_nearest_generic_r(c->h, c->road_tree, pt, pt, road_distance, &q);
     int rc = CORE_ENOTFOUND;
-    double d;
-    if (r && GEOSDistance_r(c->h, r->g, pt, &d) == 1 && d <= max_m && !(named_only && !*r->name)) {
+    double d = INFINITY, nx = x, ny = y;
+    if (r && r->xy) {
+        d = polyline_distance(r->xy, r->n, x, y, &nx, &ny);
+    } else if (r && GEOSDistance_r(c->h, r->g, pt, &d) == 1) {
         GEOSCoordSequence *near = GEOSNearestPoints_r(c->h, r->g, pt);
-        double nx = x, ny = y;
         if (near) {
             GEOSCoordSeq_getXY_r(c->h, near, 0, &nx, &ny);
             GEOSCoordSeq_destroy_r(c->h, near);
         }
+    }
+    if (r && d <= max_m && !(named_only && !*r->name)) {
         hit->name = r->name;
         hit->klass = r->klass;
         hit->id = r->id;

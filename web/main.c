@@ -175,7 +175,7 @@ static int start(app *a, const char *argv0)
         g_free(err);
         return 1;
     }
-    a->incidents = disp_incidents_new(a->store, a->catalogue, a->city);
+    a->incidents = disp_incidents_new(a->store, a->bus, a->loop, a->catalogue, a->city);
     disp_incidents_start_timers(a->incidents, a->cfg.alarm_unassigned, a->cfg.alarm_arrival);
     char *www = a->cfg.static_dir ? g_strdup(a->cfg.static_dir) : beside_exe("www");
     web_deps deps = {&a->cfg,     a->loop, a->store,     a->bus,       a->redis,

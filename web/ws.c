@@ -13,6 +13,15 @@
  * before live ones; live events that arrive during the replay wait in the same
  * bounded queue, so nothing is lost or reordered across a reconnect.
  *
+ * The "incidents" topic serves the live board (dispatch/board.c): a snapshot
+ * of the open incidents the client may see inside its viewport, then each
+ * change as the incident's new state, keyed by incident so a slow screen
+ * gets only the newest, and a removal when one ends or leaves its view.
+ *
+ * When several messages are queued, one WRITEABLE sends them together as
+ * {"type":"batch","data":[…]}: under load a screen gets a few large frames
+ * rather than thousands of small ones.
+ *
  * Clients are refcounted: the connection holds one reference, a replay read in
  * flight another. Loop thread only.
  */
@@ -20,18 +29,21 @@
 
 #include "../core/core.h"
 #include "../core/log.h"
+#include "../dispatch/incident.h"
 
 #include <sodium.h>
 
+#include <math.h>
 #include <string.h>
 
 #define REPLAY_MAX 1000
+#define BATCH_MAX (256 * 1024)             /* bytes a batch frame gathers */
 #define SOFT_TO_HARD 4                     /* hard queue limit = 4 x --ws-queue-max */
 #define SOFT_GRACE_US (2 * G_USEC_PER_SEC) /* time a queue may stay over the soft limit */
 
 typedef struct {
     GBytes *buf; /* LWS_PRE bytes of headroom, then the payload */
-    char *key;   /* coalescing key or NULL */
+    int64_t key; /* coalescing key (an incident's id) or 0 */
 } out_msg;
 
 typedef struct ws_client {
@@ -42,9 +54,14 @@ typedef struct ws_client {
     char peer[64];
     GByteArray *rx;
     GQueue out;
+    GHashTable *keyed; /* coalescing key (int64*) -> out_msg* waiting in out */
     size_t out_bytes;
     int sub_events;
-    int replaying; /* live events queue behind the replay */
+    int sub_incidents;
+    int has_bbox;
+    double bbox[4];    /* viewport: west, south, east, north */
+    GHashTable *shown; /* ids (int64) of the incidents the client holds */
+    int replaying;     /* live events queue behind the replay */
     int64_t replay_after;
     GQueue held; /* live events (out_msg*) arriving during a replay */
     size_t held_bytes;
@@ -55,6 +72,7 @@ typedef struct ws_client {
     int64_t refill_us;
     int rate_told;         /* a rate_limited error went out in this burst */
     int64_t over_since_us; /* when the queue went over the soft limit, or 0 */
+    int want_write;        /* a WRITEABLE callback is asked for */
     int hold_open;         /* policy close: send our own close frame, stop reading */
     int close_sent;
     int closing; /* 0, or a close status to send */
@@ -73,8 +91,7 @@ static void out_msg_free(gpointer p)
 {
     out_msg *m = p;
     g_bytes_unref(m->buf);
-    g_free(m->key);
-    g_free(m);
+    g_slice_free(out_msg, m);
 }
 
 static size_t msg_len(const out_msg *m)
@@ -93,8 +110,10 @@ static void client_unref(ws_client *c)
 {
     if (--c->refs > 0)
         return;
+    g_hash_table_destroy(c->keyed);
     g_queue_clear_full(&c->out, out_msg_free);
     g_queue_clear_full(&c->held, out_msg_free);
+    g_hash_table_destroy(c->shown);
     g_byte_array_unref(c->rx);
     if (c->token)
         sodium_memzero(c->token, strlen(c->token));
@@ -104,6 +123,7 @@ static void client_unref(ws_client *c)
 
 static void drop_queue(ws_client *c)
 {
+    g_hash_table_remove_all(c->keyed);
     g_queue_clear_full(&c->out, out_msg_free);
     g_queue_clear_full(&c->held, out_msg_free);
     c->out_bytes = c->held_bytes = 0;
@@ -134,28 +154,31 @@ static void close_gracefully(ws_client *c, int status, const char *why, int grac
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, grace_secs);
 }
 
-/* Queues a message; takes a reference on buf. */
-static void enqueue(ws_client *c, GBytes *buf, const char *key, int hold)
+#define Q_HOLD 1  /* behind a replay */
+#define Q_FORCE 2 /* a snapshot: bounded by the board, not by the queue limits */
+
+/* Queues a message; takes a reference on buf. A keyed message replaces a
+ * queued one with the same key (only the out queue has keys). */
+static void enqueue(ws_client *c, GBytes *buf, int64_t key, int flags)
 {
     if (c->closing || !c->wsi)
         return;
+    int hold = flags & Q_HOLD;
     GQueue *q = hold ? &c->held : &c->out;
     size_t *bytes = hold ? &c->held_bytes : &c->out_bytes;
     size_t n = g_bytes_get_size(buf) - LWS_PRE;
-    if (key) {
-        for (GList *l = q->head; l; l = l->next) {
-            out_msg *m = l->data;
-            if (m->key && strcmp(m->key, key) == 0) {
-                *bytes = *bytes - msg_len(m) + n;
-                g_bytes_unref(m->buf);
-                m->buf = g_bytes_ref(buf);
-                return;
-            }
-        }
+    out_msg *old = key && !hold ? g_hash_table_lookup(c->keyed, &key) : NULL;
+    if (old) {
+        *bytes = *bytes - msg_len(old) + n;
+        g_bytes_unref(old->buf);
+        old->buf = g_bytes_ref(buf);
+        return;
     }
     /* Soft limit: a burst may exceed it briefly. Hard limit: never. */
     size_t soft = (size_t)c->srv->cfg->ws_queue_max, total = c->out_bytes + c->held_bytes + n;
-    if (total > SOFT_TO_HARD * soft) {
+    if (flags & Q_FORCE) {
+        /* counted, never refused */
+    } else if (total > SOFT_TO_HARD * soft) {
         kick(c, "slow_consumer", c->srv->m_ws_slow);
         return;
     }
@@ -168,20 +191,36 @@ static void enqueue(ws_client *c, GBytes *buf, const char *key, int hold)
             return;
         }
     }
-    out_msg *m = g_new(out_msg, 1);
+    out_msg *m = g_slice_new(out_msg);
     m->buf = g_bytes_ref(buf);
-    m->key = g_strdup(key);
+    m->key = hold ? 0 : key;
     g_queue_push_tail(q, m);
+    if (m->key)
+        g_hash_table_insert(c->keyed, &m->key, m);
     *bytes += n;
-    if (!hold)
+    if (!hold && !c->want_write) {
+        c->want_write = 1;
         lws_callback_on_writable(c->wsi);
+    }
+}
+
+/* Takes the head of the out queue off the books (NULL when empty). */
+static out_msg *pop_out(ws_client *c)
+{
+    out_msg *m = g_queue_pop_head(&c->out);
+    if (!m)
+        return NULL;
+    c->out_bytes -= msg_len(m);
+    if (m->key && g_hash_table_lookup(c->keyed, &m->key) == m)
+        g_hash_table_remove(c->keyed, &m->key);
+    return m;
 }
 
 static void send_text(ws_client *c, char *payload /* freed */)
 {
     GBytes *b = frame_bytes(payload, strlen(payload));
     free(payload);
-    enqueue(c, b, NULL, 0);
+    enqueue(c, b, 0, 0);
     g_bytes_unref(b);
 }
 
@@ -218,10 +257,10 @@ static void on_bus_event(core_event *ev, void *user)
         if (!frame)
             frame = event_frame(ev);
         if (c->replaying) {
-            enqueue(c, frame, NULL, 1);
+            enqueue(c, frame, 0, Q_HOLD);
         } else if (ev->seq > c->last_sent_seq) {
             c->last_sent_seq = ev->seq;
-            enqueue(c, frame, NULL, 0);
+            enqueue(c, frame, 0, 0);
         }
     }
     if (frame)
@@ -263,7 +302,7 @@ static void replay_done(GPtrArray *events, void *p)
             if (!c->session || !core_may_see_event(c->session, ev))
                 continue;
             GBytes *f = event_frame(ev);
-            enqueue(c, f, NULL, 0);
+            enqueue(c, f, 0, 0);
             g_bytes_unref(f);
         }
         while (!g_queue_is_empty(&c->held)) {
@@ -272,7 +311,7 @@ static void replay_done(GPtrArray *events, void *p)
             int64_t seq = frame_seq(m);
             if (seq > c->last_sent_seq) {
                 c->last_sent_seq = seq;
-                enqueue(c, m->buf, NULL, 0);
+                enqueue(c, m->buf, 0, 0);
             }
             out_msg_free(m);
         }
@@ -284,6 +323,167 @@ static void replay_done(GPtrArray *events, void *p)
 
 /* ---- incoming messages ---- */
 
+/* ---- the incidents topic: the live board, by viewport ---- */
+
+static int parse_bbox(json_t *v, double out[4])
+{
+    if (!json_is_array(v) || json_array_size(v) != 4)
+        return -1;
+    for (size_t i = 0; i < 4; i++) {
+        json_t *n = json_array_get(v, i);
+        if (!json_is_number(n) || !isfinite(json_number_value(n)))
+            return -1;
+        out[i] = json_number_value(n);
+    }
+    return out[0] >= -180 && out[2] <= 180 && out[1] >= -90 && out[3] <= 90 && out[0] < out[2] &&
+                   out[1] < out[3]
+               ? 0
+               : -1;
+}
+
+static int live_visible(const ws_client *c, const disp_live *l)
+{
+    if (c->has_bbox &&
+        (l->lon < c->bbox[0] || l->lon > c->bbox[2] || l->lat < c->bbox[1] || l->lat > c->bbox[3]))
+        return 0;
+    return core_may_any(c->session, CORE_ACT_INCIDENTS_READ, l->agencies);
+}
+
+static GBytes *json_frame(const char *type, json_t *data /* stolen */)
+{
+    char *s = web_envelope_reply(type, NULL, data);
+    GBytes *b = frame_bytes(s, strlen(s));
+    free(s);
+    return b;
+}
+
+/* reason: "ended" (closed, cancelled, merged; with the incident as it
+ * ended) or "hidden" (out of the viewport, or no longer readable). */
+static GBytes *removed_frame(const disp_live *l, int ended)
+{
+    json_t *d = json_pack("{sOss}", "id", json_object_get(l->incident, "id"), "reason",
+                          ended ? "ended" : "hidden");
+    if (ended)
+        json_object_set(d, "incident", l->incident);
+    return json_frame("incident.removed", d);
+}
+
+static void show(ws_client *c, const disp_live *l)
+{
+    if (!g_hash_table_contains(c->shown, &l->id))
+        g_hash_table_add(c->shown, g_memdup2(&l->id, sizeof l->id));
+}
+
+static void on_live(const disp_live *l, int gone, void *user)
+{
+    web_server *srv = user;
+    GBytes *upd = NULL, *rem = NULL;
+    for (GList *it = srv->ws_clients; it; it = it->next) {
+        ws_client *c = it->data;
+        if (!c->sub_incidents || c->closing || !c->session)
+            continue;
+        if (!gone && live_visible(c, l)) {
+            if (!upd)
+                upd = json_frame("incident", json_incref(l->incident));
+            show(c, l);
+            enqueue(c, upd, l->id, 0);
+        } else if (g_hash_table_remove(c->shown, &l->id)) {
+            if (!rem)
+                rem = removed_frame(l, gone);
+            enqueue(c, rem, l->id, 0);
+        }
+    }
+    if (upd)
+        g_bytes_unref(upd);
+    if (rem)
+        g_bytes_unref(rem);
+}
+
+typedef struct {
+    ws_client *c;
+    json_t *list; /* snapshot: the visible ones */
+    int entered;  /* viewport change: counts */
+    int left;
+    GHashTable *now; /* viewport change: ids visible now */
+} live_pass;
+
+static void snapshot_one(const disp_live *l, int gone, void *p)
+{
+    live_pass *a = p;
+    (void)gone;
+    if (live_visible(a->c, l)) {
+        json_array_append(a->list, l->incident);
+        show(a->c, l);
+    }
+}
+
+static void send_snapshot(ws_client *c)
+{
+    web_server *srv = c->srv;
+    live_pass a = {.c = c, .list = json_array()};
+    g_hash_table_remove_all(c->shown);
+    disp_live_foreach(srv->deps.incidents, snapshot_one, &a);
+    json_t *d =
+        json_pack("{soso}", "incidents", a.list, "bbox",
+                  c->has_bbox ? json_pack("[ffff]", c->bbox[0], c->bbox[1], c->bbox[2], c->bbox[3])
+                              : json_null());
+    GBytes *f = json_frame("incidents.snapshot", d);
+    enqueue(c, f, 0, Q_FORCE);
+    g_bytes_unref(f);
+}
+
+static void viewport_one(const disp_live *l, int gone, void *p)
+{
+    live_pass *a = p;
+    (void)gone;
+    int had = g_hash_table_contains(a->c->shown, &l->id);
+    if (live_visible(a->c, l)) {
+        if (!had) {
+            GBytes *f = json_frame("incident", json_incref(l->incident));
+            show(a->c, l);
+            enqueue(a->c, f, l->id, Q_FORCE);
+            g_bytes_unref(f);
+            a->entered++;
+        }
+    } else if (had) {
+        g_hash_table_remove(a->c->shown, &l->id);
+        GBytes *f = removed_frame(l, 0);
+        enqueue(a->c, f, l->id, Q_FORCE);
+        g_bytes_unref(f);
+        a->left++;
+    }
+}
+
+/* {"type":"viewport","data":{"bbox":[w,s,e,n] or null}}: the incidents that
+ * came into view arrive, the ones that left are removed, then the reply. */
+static void on_viewport(ws_client *c, web_envelope *env)
+{
+    json_t *bbox = json_object_get(env->data, "bbox");
+    double b[4];
+    if (!json_is_null(bbox) && parse_bbox(bbox, b) != 0) {
+        send_error(c, env->id, "invalid_message",
+                   "\"data.bbox\" must be [west, south, east, north] in degrees, or null");
+        return;
+    }
+    if (!c->sub_incidents) {
+        send_error(c, env->id, "not_subscribed", "subscribe to \"incidents\" first");
+        return;
+    }
+    c->has_bbox = !json_is_null(bbox);
+    if (c->has_bbox)
+        memcpy(c->bbox, b, sizeof b);
+    live_pass a = {.c = c};
+    disp_live_foreach(c->srv->deps.incidents, viewport_one, &a);
+    send_text(c, web_envelope_reply("viewport", env->id,
+                                    json_pack("{sisisi}", "entered", a.entered, "left", a.left,
+                                              "shown", (int)g_hash_table_size(c->shown))));
+}
+
+/* ---- subscriptions ---- */
+
+#define TOPIC_EVENTS 1
+#define TOPIC_INCIDENTS 2
+
 static void on_subscribe(ws_client *c, web_envelope *env, int on)
 {
     json_t *topics = json_object_get(env->data, "topics");
@@ -291,21 +491,31 @@ static void on_subscribe(ws_client *c, web_envelope *env, int on)
         send_error(c, env->id, "invalid_message", "\"data.topics\" must be a non-empty array");
         return;
     }
+    web_server *srv = c->srv;
+    int want = 0;
     size_t i;
     json_t *t;
     json_array_foreach(topics, i, t)
     {
-        if (!json_is_string(t) || strcmp(json_string_value(t), "events") != 0) {
-            send_error(c, env->id, "unknown_topic", "unknown topic (known: events)");
+        const char *name = json_string_value(t);
+        if (name && strcmp(name, "events") == 0 && srv->deps.bus)
+            want |= TOPIC_EVENTS;
+        else if (name && strcmp(name, "incidents") == 0 && srv->deps.incidents)
+            want |= TOPIC_INCIDENTS;
+        else {
+            send_error(c, env->id, "unknown_topic", "unknown topic (known: events, incidents)");
             return;
         }
     }
-    web_server *srv = c->srv;
-    if (on && !core_may(c->session, CORE_ACT_EVENTS_READ, NULL)) {
-        core_sessions_audit_denied(srv->deps.sessions, c->session->username, "events.read",
-                                   "ws/subscribe", c->peer, "", NULL, NULL);
-        send_error(c, env->id, "forbidden", "your role does not allow events.read");
-        return;
+    core_action need[2] = {CORE_ACT_EVENTS_READ, CORE_ACT_INCIDENTS_READ};
+    for (int k = 0; k < 2 && on; k++) {
+        if ((want & (1 << k)) && !core_may(c->session, need[k], NULL)) {
+            const char *name = core_action_name(need[k]);
+            core_sessions_audit_denied(srv->deps.sessions, c->session->username, name,
+                                       "ws/subscribe", c->peer, "", NULL, NULL);
+            send_error(c, env->id, "forbidden", "your role does not allow %s", name);
+            return;
+        }
     }
     int64_t last = core_bus_last_seq(srv->deps.bus);
     json_t *after = json_object_get(env->data, "after");
@@ -313,10 +523,28 @@ static void on_subscribe(ws_client *c, web_envelope *env, int on)
         send_error(c, env->id, "invalid_message", "\"data.after\" must be a sequence number");
         return;
     }
-    c->sub_events = on;
+    json_t *bbox = json_object_get(env->data, "bbox");
+    double b[4];
+    if (on && bbox && !json_is_null(bbox) && parse_bbox(bbox, b) != 0) {
+        send_error(c, env->id, "invalid_message",
+                   "\"data.bbox\" must be [west, south, east, north] in degrees, or null");
+        return;
+    }
     send_text(c,
               web_envelope_reply(on ? "subscribed" : "unsubscribed", env->id,
                                  json_pack("{sOsI}", "topics", topics, "seq", (json_int_t)last)));
+    if (want & TOPIC_INCIDENTS) {
+        c->sub_incidents = on;
+        g_hash_table_remove_all(c->shown);
+        c->has_bbox = on && bbox && !json_is_null(bbox);
+        if (c->has_bbox)
+            memcpy(c->bbox, b, sizeof b);
+        if (on)
+            send_snapshot(c);
+    }
+    if (!(want & TOPIC_EVENTS))
+        return;
+    c->sub_events = on;
     if (!on || !after || json_integer_value(after) >= last) {
         c->last_sent_seq = last;
         return;
@@ -367,6 +595,8 @@ static void handle_message(ws_client *c)
         on_subscribe(c, &env, 1);
     } else if (strcmp(env.type, "unsubscribe") == 0) {
         on_subscribe(c, &env, 0);
+    } else if (strcmp(env.type, "viewport") == 0) {
+        on_viewport(c, &env);
     } else {
         send_error(c, env.id, "unknown_type", "unknown message type '%s'", env.type);
     }
@@ -456,22 +686,54 @@ static int on_writeable(struct lws *wsi, ws_client *c)
                          strlen(c->close_reason));
         return -1;
     }
-    out_msg *m = g_queue_pop_head(&c->out);
+    c->want_write = 0;
+    out_msg *m = pop_out(c);
     if (!m)
         return 0;
     size_t n = msg_len(m);
-    c->out_bytes -= n;
-    /* lws writes the frame header into the headroom, so the buffer is written to. */
-    guint8 *data = (guint8 *)g_bytes_get_data(m->buf, NULL);
+    int count = 1;
+    GByteArray *batch = NULL;
+    guint8 *data;
+    if (!g_queue_is_empty(&c->out) && n < BATCH_MAX) {
+        /* Several waiting: one frame carries as many as fit. */
+        static const char head[] = "{\"type\":\"batch\",\"data\":[";
+        batch = g_byte_array_sized_new(LWS_PRE + BATCH_MAX + 64);
+        g_byte_array_set_size(batch, LWS_PRE);
+        g_byte_array_append(batch, (const guint8 *)head, sizeof head - 1);
+        g_byte_array_append(batch, (const guint8 *)g_bytes_get_data(m->buf, NULL) + LWS_PRE,
+                            (guint)n);
+        out_msg_free(m);
+        while (!g_queue_is_empty(&c->out) &&
+               batch->len + msg_len(g_queue_peek_head(&c->out)) < LWS_PRE + BATCH_MAX) {
+            m = pop_out(c);
+            g_byte_array_append(batch, (const guint8 *)",", 1);
+            g_byte_array_append(batch, (const guint8 *)g_bytes_get_data(m->buf, NULL) + LWS_PRE,
+                                (guint)msg_len(m));
+            out_msg_free(m);
+            count++;
+        }
+        g_byte_array_append(batch, (const guint8 *)"]}", 2);
+        data = batch->data;
+        n = batch->len - LWS_PRE;
+        m = NULL;
+    } else {
+        /* lws writes the frame header into the headroom, so the buffer is written to. */
+        data = (guint8 *)g_bytes_get_data(m->buf, NULL);
+    }
     int w = lws_write(wsi, data + LWS_PRE, n, LWS_WRITE_TEXT);
-    out_msg_free(m);
+    if (m)
+        out_msg_free(m);
+    if (batch)
+        g_byte_array_unref(batch);
     if (w < (int)n)
         return -1;
-    core_metric_add(c->srv->m_ws_out, 1);
+    core_metric_add(c->srv->m_ws_out, count);
     if (c->out_bytes + c->held_bytes <= (size_t)c->srv->cfg->ws_queue_max)
         c->over_since_us = 0;
-    if (!g_queue_is_empty(&c->out))
+    if (!g_queue_is_empty(&c->out)) {
+        c->want_write = 1;
         lws_callback_on_writable(wsi);
+    }
     return 0;
 }
 
@@ -575,6 +837,8 @@ static void on_established(struct lws *wsi, web_server *srv, ws_pss *pss)
     lws_get_peer_simple(wsi, c->peer, sizeof c->peer);
     g_queue_init(&c->out);
     g_queue_init(&c->held);
+    c->keyed = g_hash_table_new(g_int64_hash, g_int64_equal);
+    c->shown = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     const char *why;
     c->token = g_strdup(pss->token);
     sodium_memzero(pss->token, sizeof pss->token);
@@ -665,6 +929,8 @@ void web_ws_init(web_server *srv)
     core_gauge_fn("citycmd_ws_queued_bytes", "Bytes waiting in WebSocket send queues.", "",
                   queued_metric, srv);
     srv->bus_sub = core_bus_subscribe(srv->deps.bus, "", on_bus_event, srv);
+    if (srv->deps.incidents)
+        disp_live_watch(srv->deps.incidents, on_live, srv);
 }
 
 int web_ws_session_in_use(web_server *srv, const core_session *s)
@@ -697,4 +963,6 @@ void web_ws_close_all(web_server *srv, int status, const char *why)
 void web_ws_fini(web_server *srv)
 {
     core_bus_unsubscribe(srv->deps.bus, srv->bus_sub);
+    if (srv->deps.incidents)
+        disp_live_unwatch(srv->deps.incidents, on_live, srv);
 }

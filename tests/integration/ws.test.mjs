@@ -71,8 +71,8 @@ function pingOfSize(size, id) {
 function collectEventSeqs(client) {
   const seqs = [];
   client.ws.on('message', (data) => {
-    const m = JSON.parse(data.toString());
-    if (m.type === 'event') seqs.push(m.data.seq);
+    const x = JSON.parse(data.toString());
+    for (const m of x.type === 'batch' ? x.data : [x]) if (m.type === 'event') seqs.push(m.data.seq);
   });
   return seqs;
 }
@@ -599,10 +599,12 @@ const ws = new WebSocket(workerData.url, ['citycmd.v1', 'bearer.' + workerData.t
 const seqs = [];
 let closed = null;
 ws.on('message', (d) => {
-  const m = JSON.parse(d.toString());
-  if (m.type === 'event') seqs.push(m.data.seq);
-  else if (m.type === 'subscribed') parentPort.postMessage({ type: 'subscribed', seq: m.data.seq });
-  else if (m.type === 'hello') ws.send(JSON.stringify({ type: 'subscribe', id: 'w', data: { topics: ['events'] } }));
+  const x = JSON.parse(d.toString());
+  for (const m of x.type === 'batch' ? x.data : [x]) {
+    if (m.type === 'event') seqs.push(m.data.seq);
+    else if (m.type === 'subscribed') parentPort.postMessage({ type: 'subscribed', seq: m.data.seq });
+    else if (m.type === 'hello') ws.send(JSON.stringify({ type: 'subscribe', id: 'w', data: { topics: ['events'] } }));
+  }
 });
 ws.on('close', (code) => { closed = code; });
 ws.on('error', () => {});

@@ -191,9 +191,8 @@ export async function connectWs(url, opts = {}) {
   const ws = new WebSocket(url, token ? ['citycmd.v1', `bearer.${token}`] : [], wsOpts);
   const messages = [];
   const waiters = [];
-  ws.on('message', (data, isBinary) => {
-    let msg;
-    try { msg = JSON.parse(data.toString()); } catch { msg = { raw: data.toString(), isBinary }; }
+  const stats = { frames: 0, batches: 0 };
+  const deliver = (msg) => {
     const w = waiters.find((x) => x.pred(msg));
     if (w) {
       waiters.splice(waiters.indexOf(w), 1);
@@ -201,6 +200,18 @@ export async function connectWs(url, opts = {}) {
       w.resolve(msg);
     } else {
       messages.push(msg);
+    }
+  };
+  // A batch frame carries several messages: each is delivered on its own.
+  ws.on('message', (data, isBinary) => {
+    stats.frames++;
+    let msg;
+    try { msg = JSON.parse(data.toString()); } catch { msg = { raw: data.toString(), isBinary }; }
+    if (msg.type === 'batch' && Array.isArray(msg.data)) {
+      stats.batches++;
+      for (const m of msg.data) deliver(m);
+    } else {
+      deliver(msg);
     }
   });
   const closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
@@ -210,7 +221,7 @@ export async function connectWs(url, opts = {}) {
     ws.once('unexpected-response', (req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { statusCode: res.statusCode })));
   });
   return {
-    ws, messages, closed,
+    ws, messages, closed, stats,
     send(obj) { ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj)); },
     // Resolves with the first message (already received or future) matching pred.
     // Resolves with the first unconsumed message (received or future) matching pred.

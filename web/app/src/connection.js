@@ -1,6 +1,9 @@
-// The one WebSocket of a screen: connects to /ws, subscribes to events,
-// answers liveness, and reconnects with backoff. On reconnect it asks for the
-// events after the last one it saw, so a screen never silently misses one.
+// The one WebSocket of a screen: connects to /ws, subscribes to its topics
+// (the event feed; the live board of incidents), answers liveness, and
+// reconnects with backoff. On reconnect it asks for the events after the last
+// one it saw, so a screen never silently misses one; the incidents topic
+// starts each subscription with a fresh snapshot. Several messages may come
+// in one frame as a batch: each is handled in order.
 // The session token goes as the subprotocol "bearer.TOKEN" (a browser cannot
 // set headers on a WebSocket); a close with 1008 means the session ended.
 // Each pong carries the server's time: onClock gets the offset of the
@@ -10,8 +13,10 @@
 const BACKOFF_MAX_MS = 10000;
 
 export class Connection {
-  constructor({ token, onState, onEvent, onHello, onError, onClosed, onClock }) {
+  constructor({ token, topics = ['events'], onState, onEvent, onMessage, onHello, onError, onClosed, onClock }) {
     this.token = token;
+    this.topics = topics;
+    this.onMessage = onMessage || (() => {});
     this.onState = onState;
     this.onClosed = onClosed || (() => true);
     this.stopped = false;
@@ -51,10 +56,18 @@ export class Connection {
   receive(text) {
     let msg;
     try { msg = JSON.parse(text); } catch { return; }
+    if (msg.type === 'batch' && Array.isArray(msg.data)) {
+      for (const m of msg.data) this.handle(m);
+    } else {
+      this.handle(msg);
+    }
+  }
+
+  handle(msg) {
     switch (msg.type) {
       case 'hello': {
         this.onHello(msg.data);
-        const data = { topics: ['events'] };
+        const data = { topics: this.topics };
         if (this.lastSeq !== null) data.after = this.lastSeq;
         this.send('subscribe', data, 'sub');
         this.schedulePing((msg.data && msg.data.ping_interval) || 20);
@@ -82,6 +95,7 @@ export class Connection {
         this.onError(msg.error);
         break;
       default:
+        this.onMessage(msg);
         break;
     }
   }

@@ -2,8 +2,9 @@
 // then the oldest), an age timer and the unassigned-P1 alarm on each, the
 // detail of the selected incident with its calls, timeline and the changes
 // a dispatcher makes (status forward, priority up, a note), and the call
-// taker's form. Live events say which incident changed; the incident is
-// then read again from the server, which keeps the screen simple and right.
+// taker's form. The queue and the map follow the live board (the
+// "incidents" topic: a snapshot, then each incident's new state); the
+// selected incident's calls and timeline are read again when it changes.
 import { api } from './auth.js';
 import { t, tf, tName, formatTime } from './i18n.js';
 import { districtText, FAMILY_COLORS } from './map.js';
@@ -15,7 +16,7 @@ const ALARM_KEY = 'citycmd.alarm.unassigned_s';
 
 const TICK_MS = 250;
 const STATUSES = ['new', 'dispatched', 'en_route', 'on_scene', 'under_control', 'closed', 'cancelled'];
-const FINAL = new Set(['closed', 'cancelled']);
+const FINAL = new Set(['closed', 'cancelled', 'merged']);
 const READERS = ['call_taker', 'dispatcher', 'supervisor', 'field_unit', 'crew', 'leader'];
 const CALL_TAKERS = ['call_taker', 'dispatcher', 'supervisor'];
 const LINES = ['110', '119', '120', '122', '12345'];
@@ -227,10 +228,11 @@ function upsert(inc, { render = true } = {}) {
   if (st.selected === merged.id) renderDetail(merged);
 }
 
-// A closed, cancelled or no longer visible incident leaves the queue and
-// the map (the detail pane still shows how it ended).
-function finish(inc, why) {
-  st.gone.add(inc.id);
+// A closed, cancelled or merged incident (ended) or one this screen no
+// longer sees leaves the queue and the map (the detail pane still shows how
+// it ended). An ended one never comes back.
+function finish(inc, { ended = true, why = '' } = {}) {
+  if (ended) st.gone.add(inc.id);
   st.incidents.delete(inc.id);
   st.map?.removeIncident(inc.id);
   renderQueue();
@@ -240,23 +242,9 @@ function finish(inc, why) {
   }
 }
 
-// A change an event announces, shown at once; the read that follows
-// brings the rest.
-function patchLocal(id, changes) {
-  const inc = st.incidents.get(id);
-  if (!inc) return;
-  Object.assign(inc, changes);
-  if (FINAL.has(inc.status)) {
-    finish(inc);
-    return;
-  }
-  st.map?.setIncident(inc);
-  renderQueue();
-  if (st.selected === id) renderDetail(inc);
-}
-
-// Reads one incident again; reads of one incident never overlap, and
-// changes that arrive during a read cause one more read after it.
+// Reads one incident again (its calls and timeline, for the detail pane);
+// reads of one incident never overlap, and changes that arrive during a
+// read cause one more read after it.
 async function refresh(id) {
   if (st.fetching.has(id)) {
     st.fetching.set(id, true);
@@ -276,65 +264,57 @@ async function refresh(id) {
         upsert(body.incident);
       } else if (res.status === 403 || res.status === 404) {
         const inc = st.incidents.get(id) || { id };
-        finish(inc, (body.error && body.error.message) || String(res.status));
+        finish(inc, { why: (body.error && body.error.message) || String(res.status) });
         return;
       }
     } while (fetching.get(id));
   } catch {
-    /* the connection's reconnect brings the missed events again */
+    /* the next change of the incident reads it again */
   } finally {
     fetching.delete(id);
   }
 }
 
-async function loadIncidents() {
-  const epoch = st.epoch;
-  const res = await api('/api/v1/incidents');
-  if (epoch !== st.epoch || !res.ok) return;
-  const body = await res.json();
-  if (epoch !== st.epoch) return;
-  // One shown but not listed may have closed meanwhile, or opened since
-  // the list was made: its own read says which.
-  const open = new Set(body.incidents.map((i) => i.id));
-  for (const id of st.incidents.keys()) if (!open.has(id)) refresh(id);
-  for (const inc of body.incidents) upsert(inc, { render: false });
-  renderQueue();
+// The topics this user's console follows on the WebSocket.
+export function consoleTopics() {
+  return hasRole(READERS) ? ['events', 'incidents'] : ['events'];
 }
 
-// After too long a disconnection the feed cannot replay: read the list again.
-export function reloadIncidents() {
-  if (st.running && hasRole(READERS)) loadIncidents();
-}
-
-// Every event of the feed passes here.
-export function consoleEvent(ev) {
-  if (!st.running || !/^(incident|call)\./.test(ev.type)) return;
-  const m = /^incident\/(\d+)$/.exec(ev.subject || '');
-  if (!m) return;
-  const id = `I-${m[1]}`;
-  const d = ev.data || {};
-  switch (ev.type) {
-    case 'incident.opened':
-      if (!st.incidents.has(id)) upsert({ ...d, id });
-      break;
-    case 'call.received': {
-      const inc = st.incidents.get(id);
-      if (inc && Number.isInteger(d.callers) && d.callers > inc.callers) patchLocal(id, { callers: d.callers });
+// The live board, from the "incidents" topic: a snapshot of every open
+// incident this user may see at each (re)subscription, then each change as
+// the incident's new state, and a removal when one ends.
+export function consoleLive(msg) {
+  if (!st.running) return;
+  const d = msg.data || {};
+  switch (msg.type) {
+    case 'incidents.snapshot': {
+      const open = new Set((d.incidents || []).map((i) => i.id));
+      // Shown but not in the snapshot: it ended while this screen was away.
+      for (const [id, inc] of [...st.incidents]) if (!open.has(id)) finish(inc);
+      for (const inc of d.incidents || []) upsert(inc, { render: false });
+      renderQueue();
+      if (st.selected && open.has(st.selected)) refresh(st.selected);
       break;
     }
-    case 'incident.status':
-      if (d.to) patchLocal(id, { status: d.to });
+    case 'incident':
+      upsert(d);
       break;
-    case 'incident.priority':
-      if (Number.isInteger(d.to)) patchLocal(id, { priority: d.to });
+    case 'incident.removed': {
+      const inc = d.incident || st.incidents.get(d.id) || { id: d.id };
+      finish(inc, { ended: d.reason === 'ended' });
       break;
-    case 'incident.level':
-      if (typeof d.to === 'string') patchLocal(id, { level: d.to });
-      break;
+    }
     default:
       break;
   }
-  if (!st.gone.has(id) || st.selected === id) refresh(id);
+}
+
+// Every event of the feed passes here: the selected incident's timeline
+// and calls are read again when it changes.
+export function consoleEvent(ev) {
+  if (!st.running || !/^(incident|call)\./.test(ev.type)) return;
+  const m = /^incident\/(\d+)$/.exec(ev.subject || '');
+  if (m && st.selected === `I-${m[1]}`) refresh(st.selected);
 }
 
 // ---- the detail ----
@@ -752,7 +732,6 @@ export function startConsole({ map, user }) {
   showTab(taker ? 'call' : 'detail');
   renderDetail(null);
   renderQueue();
-  if (reader) loadIncidents();
   if (taker) loadCatalogue();
   // Four times a second, so that an age and an alarm are never more than a
   // quarter of a second late (only what changed is written).

@@ -6,7 +6,7 @@ import { auth, api, signIn, signOut, resume, stillSignedIn } from './auth.js';
 import { t, tName, setLang, currentLang, applyTranslations, formatTime } from './i18n.js';
 import { CityMap, mapState } from './map.js';
 import {
-  initConsole, startConsole, stopConsole, consoleEvent, reloadIncidents, relabelConsole, setClockSkew,
+  initConsole, startConsole, stopConsole, consoleEvent, consoleLive, consoleTopics, relabelConsole, setClockSkew,
 } from './incidents.js';
 
 const FEED_MAX = 200;
@@ -162,6 +162,7 @@ function enter(user) {
   startConsole({ map: cityMap, user });
   conn = new Connection({
     token: auth.token,
+    topics: consoleTopics(),
     onState: showState,
     onHello: (h) => { $('server-version').textContent = `citycmd ${h.version}`; },
     onEvent: (ev) => {
@@ -171,7 +172,7 @@ function enter(user) {
       }
       consoleEvent(ev);
     },
-    onError: (err) => { if (err && err.code === 'resync_required') reloadIncidents(); },
+    onMessage: consoleLive,
     onClock: setClockSkew,
     // After a close, go on reconnecting unless the session is over.
     onClosed: async () => stillSignedIn(),
