@@ -204,6 +204,10 @@ test('calls reach the queue and the map within a second; alarm, fusion, detail, 
     assert.equal(await page.locator(`${item(id2)} .type`).textContent(), '心脏急症');
     assert.equal(await page.locator(`${item(id)} .status`).textContent(), '已派车');
     assert.equal(await page.textContent('#tab-call'), '新接警');
+    // The place in Chinese words around the city's own names.
+    const zhAddr = await page.locator(`${item(id2)} .addr`).textContent();
+    assert.match(zhAddr, /附近$/);
+    assert.doesNotMatch(zhAddr, /^near /);
     await page.screenshot({ path: path.join(OUT, 'console-zh.png') });
     await page.click('#lang');
 

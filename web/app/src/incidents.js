@@ -112,6 +112,21 @@ function byPriorityThenAge(a, b) {
     || (idNumber(a.id) - idNumber(b.id));
 }
 
+// The server describes a place as "near <street or address>[, <place>]" or
+// "near an unnamed <class> road"; the names are the city's own, the words
+// around them are said in the reader's language.
+export function addressText(text) {
+  const m = /^near (?:an unnamed (\w+) road|(.+?))(?:, (.+))?$/.exec(text || '');
+  if (!m) return text || '';
+  const what = m[1] ? tf('addr.unnamed', { road: tName('road', m[1]) }) : m[2];
+  return m[3] ? tf('addr.near_in', { what, place: m[3] }) : tf('addr.near', { what });
+}
+
+function placeText(inc) {
+  if (inc.address) return addressText(inc.address);
+  return inc.location ? `${inc.location.lat.toFixed(5)}, ${inc.location.lon.toFixed(5)}` : '';
+}
+
 function callersText(n) {
   return n === 1 ? t('queue.caller') : tf('queue.callers', { n });
 }
@@ -161,7 +176,7 @@ function fillItem(li, inc) {
   li.querySelector('.type').textContent = tName('cat', inc.type);
   li.querySelector('.age').dateTime = inc.opened_at;
   const addr = li.querySelector('.addr');
-  addr.textContent = inc.address || (inc.location ? `${inc.location.lat.toFixed(5)}, ${inc.location.lon.toFixed(5)}` : '');
+  addr.textContent = placeText(inc);
   addr.title = addr.textContent;
   const callers = li.querySelector('.callers');
   callers.dataset.count = inc.callers;
@@ -402,7 +417,7 @@ function renderDetail(inc) {
 
   const dl = box.querySelector('.facts');
   dl.replaceChildren();
-  fact(dl, 'detail.address', inc.address || (inc.location ? `${inc.location.lat.toFixed(5)}, ${inc.location.lon.toFixed(5)}` : ''));
+  fact(dl, 'detail.address', placeText(inc));
   const districts = el('ul', 'districts');
   for (const d of inc.districts || []) districts.append(el('li', '', districtText(d)));
   fact(dl, 'detail.districts', districts);
