@@ -7,8 +7,12 @@
  * connection reference is dropped and the eventual reply is simply discarded,
  * so a handler waiting on the store never touches a dead connection.
  *
- * Bodies are accumulated up to --http-max-body (413 beyond, and the
- * connection is closed so the rest of the body need not be read).
+ * Bodies are accumulated up to --http-max-body. A larger Content-Length
+ * gets 413 once the body has been read and thrown away (up to
+ * DRAIN_FACTOR times the limit): a server that answers and closes while the
+ * client is still sending makes the kernel reset the connection, and the
+ * client may never see the answer. Beyond that it is answered at once and
+ * the connection closed.
  * Loop thread only.
  */
 #include "internal.h"
@@ -20,6 +24,7 @@
 #include <sys/stat.h>
 
 #define CHUNK 16384
+#define DRAIN_FACTOR 8
 
 typedef struct {
     web_req *req;
@@ -480,8 +485,13 @@ static int on_http(struct lws *wsi, web_server *srv, http_pss *pss)
                             "send the body with a Content-Length, not chunked");
             return 0;
         }
-        if (has_length && g_ascii_strtoll(cl, NULL, 10) > srv->cfg->http_max_body) {
+        int64_t length = has_length ? g_ascii_strtoll(cl, NULL, 10) : 0;
+        if (length > srv->cfg->http_max_body) {
             req->close_after = 1;
+            if (length <= (int64_t)DRAIN_FACTOR * srv->cfg->http_max_body) {
+                req->discard_body = 1; /* 413 at the end of the body */
+                return 0;
+            }
             web_reply_error(req, 413, "too_large", "request body over %d bytes",
                             srv->cfg->http_max_body);
             return 0;
@@ -543,7 +553,7 @@ int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_HTTP_BODY: {
         web_req *req = pss->req;
         if (!req || req->replied || !req->body)
-            return 0;
+            return 0; /* includes a body read only to be thrown away */
         if (req->body->len + len > (size_t)srv->cfg->http_max_body) {
             req->close_after = 1;
             web_reply_error(req, 413, "too_large", "request body over %d bytes",
@@ -557,7 +567,10 @@ int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         web_req *req = pss->req;
         if (!req || req->replied)
             return 0;
-        if (req->rt)
+        if (req->discard_body)
+            web_reply_error(req, 413, "too_large", "request body over %d bytes",
+                            srv->cfg->http_max_body);
+        else if (req->rt)
             dispatch(req);
         else
             web_reply_error(req, 404, "not_found", "no such resource: %s", req->path);

@@ -55,7 +55,8 @@ struct web_req {
     GBytes *resp;
     size_t sent;
     int headers_sent;
-    int close_after; /* close the connection once the reply is sent */
+    int close_after;  /* close the connection once the reply is sent */
+    int discard_body; /* over the limit: read it, throw it away, then 413 */
 };
 
 struct web_server {

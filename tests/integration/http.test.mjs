@@ -97,6 +97,22 @@ describe('HTTP API', () => {
     assert.equal((await get(s.url, '/healthz')).status, 200);
   });
 
+  test('a client still sending an oversized body reads its 413, every time', async () => {
+    // The body is read and thrown away before the answer (up to 8 times the
+    // limit), so the client is never reset while it is still writing.
+    const big = await startServer();
+    try {
+      for (const mb of [1.1, 3, 7]) {
+        for (let i = 0; i < 4; i++) {
+          const r = await post(big.url, '/api/v1/journal', { text: 'y'.repeat(mb * (1 << 20)) });
+          assert.equal(r.status, 413, `${mb} MiB, try ${i}`);
+          assert.equal(r.body.error.code, 'too_large');
+        }
+      }
+      assert.equal((await get(big.url, '/healthz')).status, 200);
+    } finally { await big.stop(); big.cleanup(); }
+  });
+
   test('a chunked body (no Content-Length) is 411 at once, not left waiting', async () => {
     const t0 = Date.now();
     const r = await new Promise((resolve, reject) => {
