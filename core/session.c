@@ -402,6 +402,30 @@ static int login_ok_write(core_txn *txn, void *arg)
     return audit_session(txn, "session.created", s->username, s->user_id, op->source, "");
 }
 
+/* A user's sessions are capped: signing in once more ends the oldest, so
+ * scripted logins cannot grow memory without bound. */
+static void cap_sessions(core_sessions *ss, const core_session *keep, const char *source)
+{
+    for (;;) {
+        guint n = 0;
+        core_session *oldest = NULL;
+        GHashTableIter it;
+        gpointer v;
+        g_hash_table_iter_init(&it, ss->by_hash);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+            core_session *x = v;
+            if (x->user_id != keep->user_id)
+                continue;
+            n++;
+            if (x != keep && (!oldest || x->created_ms < oldest->created_ms))
+                oldest = x;
+        }
+        if (n <= CORE_SESSIONS_PER_USER || !oldest)
+            return;
+        end_session(ss, oldest, "too many sessions", source, NULL, NULL);
+    }
+}
+
 static void login_finished(int rc, GPtrArray *events, void *arg)
 {
     login_op *op = arg;
@@ -411,6 +435,7 @@ static void login_finished(int rc, GPtrArray *events, void *arg)
         if (rc == 0) {
             g_hash_table_insert(op->ss->by_hash, s->hash, s);
             log_info("session.created", "user=%s source=%s", s->username, op->source);
+            cap_sessions(op->ss, s, op->source);
             op->done(0, g_steal_pointer(&op->token), s, op->arg);
         } else {
             session_free(s);

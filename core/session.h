@@ -71,6 +71,9 @@ typedef void (*core_session_ended_fn)(const core_session *s, const char *why, vo
 typedef int (*core_session_in_use_fn)(const core_session *s, void *user);
 void core_sessions_in_use(core_sessions *ss, core_session_in_use_fn fn, void *user);
 
+/* Live sessions per user; signing in once more ends the oldest. */
+#define CORE_SESSIONS_PER_USER 32
+
 core_sessions *core_sessions_new(core_store *st, core_loop *loop, int idle_s, int lifetime_s,
                                  int lockout_failures, int lockout_s);
 void core_sessions_free(core_sessions *ss);

@@ -371,6 +371,21 @@ describe('sessions', () => {
     await assert.rejects(connectWs(s.wsUrl, { token: a }), (e) => e.statusCode === 401);
     assert.equal((await get(s.url, '/api/v1/sessions/current', bearer(b))).status, 200, 'the other session lives on');
   });
+
+  test('a user has at most 32 live sessions: one more sign-in ends the oldest, audited', async () => {
+    const bob = { username: 'bob.police', password: 'bob password 12', roles: 'dispatcher', agency: 'police' };
+    const state = tempDir();
+    addUser(state, bob);
+    const t = await startServer({ state });
+    try {
+      const tokens = [];
+      for (let i = 0; i < 33; i++) tokens.push(await login(t.url, bob.username, bob.password));
+      assert.equal((await get(t.url, '/api/v1/sessions/current', bearer(tokens[0]))).status, 401, 'the oldest ended');
+      for (const k of [1, 16, 32]) assert.equal((await get(t.url, '/api/v1/sessions/current', bearer(tokens[k]))).status, 200);
+      assert.equal(sql(t.stateDir, "SELECT count(*) FROM sessions WHERE ended_at_ms = 0 AND user_id = (SELECT id FROM users WHERE username = 'bob.police')"), '32');
+      assert.equal(sql(t.stateDir, "SELECT count(*) FROM audit WHERE action = 'session.ended' AND detail = 'too many sessions'"), '1');
+    } finally { await t.stop(); t.cleanup(); }
+  });
 });
 
 describe('disabling a user', () => {
