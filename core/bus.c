@@ -65,7 +65,7 @@ const char *core_event_json(core_event *ev)
         json_t *o =
             json_pack("{sIsssssssssO}", "seq", (json_int_t)ev->seq, "at", at, "type", ev->type,
                       "actor", ev->actor, "subject", ev->subject, "data", ev->data);
-        ev->json = json_dumps(o, JSON_COMPACT);
+        ev->json = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
         json_decref(o);
     }
     return ev->json;

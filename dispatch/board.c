@@ -22,7 +22,19 @@ static void live_free(gpointer p)
     disp_live *l = p;
     g_strfreev(l->agencies);
     json_decref(l->incident);
+    json_decref(l->changed);
     g_free(l);
+}
+
+/* {"id", and every top-level field of now that differs from before}. */
+static json_t *changes(const json_t *before, json_t *now)
+{
+    json_t *d = json_pack("{sO}", "id", json_object_get(now, "id"));
+    const char *k;
+    json_t *v;
+    json_object_foreach(now, k, v) if (!json_equal(v, json_object_get(before, k)))
+        json_object_set(d, k, v);
+    return d;
 }
 
 static int64_t incident_id(const json_t *inc)
@@ -41,18 +53,23 @@ static disp_live *live_put(disp_incidents *d, json_t *inc)
         return NULL;
     }
     disp_live *l = g_hash_table_lookup(d->live, &id);
+    json_decref(l ? l->changed : NULL);
     if (!l) {
         l = g_new0(disp_live, 1);
         l->id = id;
         g_hash_table_insert(d->live, &l->id, l);
     } else {
-        g_strfreev(l->agencies);
+        l->changed = changes(l->incident, inc);
         json_decref(l->incident);
     }
     l->incident = inc;
     l->lon = json_number_value(json_object_get(loc, "lon"));
     l->lat = json_number_value(json_object_get(loc, "lat"));
-    l->agencies = disp_incident_agencies(inc);
+    if (!l->changed || json_object_get(l->changed, "agency") ||
+        json_object_get(l->changed, "joint")) {
+        g_strfreev(l->agencies);
+        l->agencies = disp_incident_agencies(inc);
+    }
     return l;
 }
 

@@ -131,6 +131,7 @@ typedef struct {
     double lon, lat;
     char **agencies;  /* owner first, then the joint ones */
     json_t *incident; /* as disp_incidents_list gives it */
+    json_t *changed;  /* what the last change changed: {"id", fields…}; NULL when new */
 } disp_live;
 
 /* gone: the incident closed, was cancelled or merged; this is its last call. */

@@ -69,7 +69,7 @@ char *web_envelope_reply(const char *type, const json_t *re, json_t *data)
         json_object_set(o, "re", (json_t *)re);
     if (data)
         json_object_set_new(o, "data", data);
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(o);
     return s;
 }
@@ -80,7 +80,7 @@ char *web_envelope_error(const json_t *re, const char *code, const char *message
         json_pack("{ss s{ssss}}", "type", "error", "error", "code", code, "message", message);
     if (re)
         json_object_set(o, "re", (json_t *)re);
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(o);
     return s;
 }
@@ -88,7 +88,7 @@ char *web_envelope_error(const json_t *re, const char *code, const char *message
 char *web_error_body(const char *code, const char *message)
 {
     json_t *o = json_pack("{s{ssss}}", "error", "code", code, "message", message);
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(o);
     return s;
 }

@@ -72,6 +72,8 @@ struct web_server {
     GList *ws_clients; /* of ws_client* */
     int ws_count;
     unsigned bus_sub;
+    guint ws_flush_timer;   /* the next flush tick of broadcast messages, or 0 */
+    GByteArray *ws_scratch; /* where batch frames are put together */
     int64_t started_ms;
     core_metric *m_ws_in, *m_ws_out, *m_ws_slow, *m_ws_toobig, *m_ws_rate, *m_ws_rejected;
 };

@@ -15,7 +15,8 @@
  *
  * The "incidents" topic serves the live board (dispatch/board.c): a snapshot
  * of the open incidents the client may see inside its viewport, then each
- * change as the incident's new state, keyed by incident so a slow screen
+ * change as the fields it changed (or the whole new state when the client
+ * did not hold the incident in sync), keyed by incident so a slow screen
  * gets only the newest, and a removal when one ends or leaves its view.
  *
  * When several messages are queued, one WRITEABLE sends them together as
@@ -37,7 +38,11 @@
 #include <string.h>
 
 #define REPLAY_MAX 1000
-#define BATCH_MAX (256 * 1024)             /* bytes a batch frame gathers */
+#define BATCH_MAX (256 * 1024) /* bytes a batch frame gathers */
+#define FLUSH_MS 5             /* broadcast messages wait this long to share a frame */
+/* Ids are positive and below 2^62: they serve as hash keys as they are. */
+#define ID_KEY(id) GSIZE_TO_POINTER((gsize)(id))
+G_STATIC_ASSERT(sizeof(gsize) >= sizeof(int64_t));
 #define SOFT_TO_HARD 4                     /* hard queue limit = 4 x --ws-queue-max */
 #define SOFT_GRACE_US (2 * G_USEC_PER_SEC) /* time a queue may stay over the soft limit */
 
@@ -54,13 +59,13 @@ typedef struct ws_client {
     char peer[64];
     GByteArray *rx;
     GQueue out;
-    GHashTable *keyed; /* coalescing key (int64*) -> out_msg* waiting in out */
+    GHashTable *keyed; /* coalescing key (an id, as a pointer) -> out_msg* waiting in out */
     size_t out_bytes;
     int sub_events;
     int sub_incidents;
     int has_bbox;
     double bbox[4];    /* viewport: west, south, east, north */
-    GHashTable *shown; /* ids (int64) of the incidents the client holds */
+    GHashTable *shown; /* ids (as pointers) of the incidents the client holds */
     int replaying;     /* live events queue behind the replay */
     int64_t replay_after;
     GQueue held; /* live events (out_msg*) arriving during a replay */
@@ -73,6 +78,7 @@ typedef struct ws_client {
     int rate_told;         /* a rate_limited error went out in this burst */
     int64_t over_since_us; /* when the queue went over the soft limit, or 0 */
     int want_write;        /* a WRITEABLE callback is asked for */
+    int flush_due;         /* broadcast messages wait for the next flush tick */
     int hold_open;         /* policy close: send our own close frame, stop reading */
     int close_sent;
     int closing; /* 0, or a close status to send */
@@ -91,7 +97,7 @@ static void out_msg_free(gpointer p)
 {
     out_msg *m = p;
     g_bytes_unref(m->buf);
-    g_slice_free(out_msg, m);
+    g_free(m);
 }
 
 static size_t msg_len(const out_msg *m)
@@ -156,6 +162,39 @@ static void close_gracefully(ws_client *c, int status, const char *why, int grac
 
 #define Q_HOLD 1  /* behind a replay */
 #define Q_FORCE 2 /* a snapshot: bounded by the board, not by the queue limits */
+#define Q_SOON 4  /* a broadcast: goes out at the next flush tick, with the others */
+
+static gboolean flush_tick(gpointer p)
+{
+    web_server *srv = p;
+    srv->ws_flush_timer = 0;
+    for (GList *l = srv->ws_clients; l; l = l->next) {
+        ws_client *c = l->data;
+        if (c->flush_due && !c->want_write && c->wsi && !c->closing) {
+            c->want_write = 1;
+            lws_callback_on_writable(c->wsi);
+        }
+        c->flush_due = 0;
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* Asks for a write now, or (a broadcast) at the next flush tick: under load
+ * a tick gathers many messages into one frame per client, where writing each
+ * at once would cost a system call per message per client. */
+static void want_write(ws_client *c, int soon)
+{
+    if (c->want_write)
+        return;
+    if (soon) {
+        c->flush_due = 1;
+        if (!c->srv->ws_flush_timer)
+            c->srv->ws_flush_timer = g_timeout_add(FLUSH_MS, flush_tick, c->srv);
+        return;
+    }
+    c->want_write = 1;
+    lws_callback_on_writable(c->wsi);
+}
 
 /* Queues a message; takes a reference on buf. A keyed message replaces a
  * queued one with the same key (only the out queue has keys). */
@@ -167,7 +206,7 @@ static void enqueue(ws_client *c, GBytes *buf, int64_t key, int flags)
     GQueue *q = hold ? &c->held : &c->out;
     size_t *bytes = hold ? &c->held_bytes : &c->out_bytes;
     size_t n = g_bytes_get_size(buf) - LWS_PRE;
-    out_msg *old = key && !hold ? g_hash_table_lookup(c->keyed, &key) : NULL;
+    out_msg *old = key && !hold ? g_hash_table_lookup(c->keyed, ID_KEY(key)) : NULL;
     if (old) {
         *bytes = *bytes - msg_len(old) + n;
         g_bytes_unref(old->buf);
@@ -191,17 +230,15 @@ static void enqueue(ws_client *c, GBytes *buf, int64_t key, int flags)
             return;
         }
     }
-    out_msg *m = g_slice_new(out_msg);
+    out_msg *m = g_new(out_msg, 1);
     m->buf = g_bytes_ref(buf);
     m->key = hold ? 0 : key;
     g_queue_push_tail(q, m);
     if (m->key)
-        g_hash_table_insert(c->keyed, &m->key, m);
+        g_hash_table_insert(c->keyed, ID_KEY(m->key), m);
     *bytes += n;
-    if (!hold && !c->want_write) {
-        c->want_write = 1;
-        lws_callback_on_writable(c->wsi);
-    }
+    if (!hold)
+        want_write(c, flags & Q_SOON);
 }
 
 /* Takes the head of the out queue off the books (NULL when empty). */
@@ -211,8 +248,8 @@ static out_msg *pop_out(ws_client *c)
     if (!m)
         return NULL;
     c->out_bytes -= msg_len(m);
-    if (m->key && g_hash_table_lookup(c->keyed, &m->key) == m)
-        g_hash_table_remove(c->keyed, &m->key);
+    if (m->key && g_hash_table_lookup(c->keyed, ID_KEY(m->key)) == m)
+        g_hash_table_remove(c->keyed, ID_KEY(m->key));
     return m;
 }
 
@@ -260,7 +297,7 @@ static void on_bus_event(core_event *ev, void *user)
             enqueue(c, frame, 0, Q_HOLD);
         } else if (ev->seq > c->last_sent_seq) {
             c->last_sent_seq = ev->seq;
-            enqueue(c, frame, 0, 0);
+            enqueue(c, frame, 0, Q_SOON);
         }
     }
     if (frame)
@@ -370,31 +407,48 @@ static GBytes *removed_frame(const disp_live *l, int ended)
 
 static void show(ws_client *c, const disp_live *l)
 {
-    if (!g_hash_table_contains(c->shown, &l->id))
-        g_hash_table_add(c->shown, g_memdup2(&l->id, sizeof l->id));
+    g_hash_table_add(c->shown, ID_KEY(l->id));
 }
 
+/* A client that holds the incident, with nothing about it still queued,
+ * holds the board's previous state: the changed fields bring it up to date.
+ * Otherwise it gets the whole state, which also replaces whatever about the
+ * incident is still waiting in its queue. */
 static void on_live(const disp_live *l, int gone, void *user)
 {
     web_server *srv = user;
-    GBytes *upd = NULL, *rem = NULL;
+    GBytes *full = NULL, *delta = NULL, *rem = NULL;
+    int nothing = l->changed && json_object_size(l->changed) <= 1; /* only the id */
     for (GList *it = srv->ws_clients; it; it = it->next) {
         ws_client *c = it->data;
         if (!c->sub_incidents || c->closing || !c->session)
             continue;
+        int had = g_hash_table_contains(c->shown, ID_KEY(l->id));
         if (!gone && live_visible(c, l)) {
-            if (!upd)
-                upd = json_frame("incident", json_incref(l->incident));
-            show(c, l);
-            enqueue(c, upd, l->id, 0);
-        } else if (g_hash_table_remove(c->shown, &l->id)) {
+            int queued = g_hash_table_contains(c->keyed, ID_KEY(l->id));
+            if (had && !queued && l->changed) {
+                if (nothing)
+                    continue;
+                if (!delta)
+                    delta = json_frame("incident.changed", json_incref(l->changed));
+                enqueue(c, delta, l->id, Q_SOON);
+            } else {
+                if (!full)
+                    full = json_frame("incident", json_incref(l->incident));
+                show(c, l);
+                enqueue(c, full, l->id, Q_SOON);
+            }
+        } else if (had) {
+            g_hash_table_remove(c->shown, ID_KEY(l->id));
             if (!rem)
                 rem = removed_frame(l, gone);
-            enqueue(c, rem, l->id, 0);
+            enqueue(c, rem, l->id, Q_SOON);
         }
     }
-    if (upd)
-        g_bytes_unref(upd);
+    if (full)
+        g_bytes_unref(full);
+    if (delta)
+        g_bytes_unref(delta);
     if (rem)
         g_bytes_unref(rem);
 }
@@ -436,7 +490,7 @@ static void viewport_one(const disp_live *l, int gone, void *p)
 {
     live_pass *a = p;
     (void)gone;
-    int had = g_hash_table_contains(a->c->shown, &l->id);
+    int had = g_hash_table_contains(a->c->shown, ID_KEY(l->id));
     if (live_visible(a->c, l)) {
         if (!had) {
             GBytes *f = json_frame("incident", json_incref(l->incident));
@@ -446,7 +500,7 @@ static void viewport_one(const disp_live *l, int gone, void *p)
             a->entered++;
         }
     } else if (had) {
-        g_hash_table_remove(a->c->shown, &l->id);
+        g_hash_table_remove(a->c->shown, ID_KEY(l->id));
         GBytes *f = removed_frame(l, 0);
         enqueue(a->c, f, l->id, Q_FORCE);
         g_bytes_unref(f);
@@ -697,7 +751,7 @@ static int on_writeable(struct lws *wsi, ws_client *c)
     if (!g_queue_is_empty(&c->out) && n < BATCH_MAX) {
         /* Several waiting: one frame carries as many as fit. */
         static const char head[] = "{\"type\":\"batch\",\"data\":[";
-        batch = g_byte_array_sized_new(LWS_PRE + BATCH_MAX + 64);
+        batch = c->srv->ws_scratch; /* reused: one write at a time, on the loop */
         g_byte_array_set_size(batch, LWS_PRE);
         g_byte_array_append(batch, (const guint8 *)head, sizeof head - 1);
         g_byte_array_append(batch, (const guint8 *)g_bytes_get_data(m->buf, NULL) + LWS_PRE,
@@ -723,8 +777,6 @@ static int on_writeable(struct lws *wsi, ws_client *c)
     int w = lws_write(wsi, data + LWS_PRE, n, LWS_WRITE_TEXT);
     if (m)
         out_msg_free(m);
-    if (batch)
-        g_byte_array_unref(batch);
     if (w < (int)n)
         return -1;
     core_metric_add(c->srv->m_ws_out, count);
@@ -837,8 +889,8 @@ static void on_established(struct lws *wsi, web_server *srv, ws_pss *pss)
     lws_get_peer_simple(wsi, c->peer, sizeof c->peer);
     g_queue_init(&c->out);
     g_queue_init(&c->held);
-    c->keyed = g_hash_table_new(g_int64_hash, g_int64_equal);
-    c->shown = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    c->keyed = g_hash_table_new(g_direct_hash, g_direct_equal);
+    c->shown = g_hash_table_new(g_direct_hash, g_direct_equal);
     const char *why;
     c->token = g_strdup(pss->token);
     sodium_memzero(pss->token, sizeof pss->token);
@@ -928,6 +980,7 @@ void web_ws_init(web_server *srv)
     core_gauge_fn("citycmd_ws_clients", "WebSocket clients connected.", "", clients_metric, srv);
     core_gauge_fn("citycmd_ws_queued_bytes", "Bytes waiting in WebSocket send queues.", "",
                   queued_metric, srv);
+    srv->ws_scratch = g_byte_array_sized_new(LWS_PRE + 2 * BATCH_MAX);
     srv->bus_sub = core_bus_subscribe(srv->deps.bus, "", on_bus_event, srv);
     if (srv->deps.incidents)
         disp_live_watch(srv->deps.incidents, on_live, srv);
@@ -963,6 +1016,11 @@ void web_ws_close_all(web_server *srv, int status, const char *why)
 void web_ws_fini(web_server *srv)
 {
     core_bus_unsubscribe(srv->deps.bus, srv->bus_sub);
+    if (srv->ws_flush_timer)
+        g_source_remove(srv->ws_flush_timer);
+    srv->ws_flush_timer = 0;
+    g_byte_array_unref(srv->ws_scratch);
+    srv->ws_scratch = NULL;
     if (srv->deps.incidents)
         disp_live_unwatch(srv->deps.incidents, on_live, srv);
 }

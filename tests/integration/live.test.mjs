@@ -50,11 +50,19 @@ describe('the incidents topic', () => {
     const opened = await c.next((m) => m.type === 'incident' && m.data.id === id);
     assert.equal(opened.data.callers, 1);
     assert.equal(opened.data.status, 'new');
+    // A screen that holds an incident gets only what changed.
     await post(s.url, '/api/v1/calls', call({ caller: 'second' }));
-    assert.equal((await c.next((m) => m.type === 'incident' && m.data.id === id)).data.callers, 2, 'a joined call raises callers');
+    const joined = await c.next((m) => m.type === 'incident.changed' && m.data.id === id);
+    assert.equal(joined.data.callers, 2, 'a joined call raises callers');
+    assert.equal(joined.data.status, undefined, 'what did not change is not sent');
+    assert.ok(joined.data.updated_at > opened.data.updated_at);
     await request(s.url, 'PATCH', `/api/v1/incidents/${id}`, { status: 'dispatched', priority: 1 });
-    const upd = await c.next((m) => m.type === 'incident' && m.data.id === id && m.data.status === 'dispatched');
-    assert.equal(upd.data.callers, 2);
+    const upd = await c.next((m) => m.type === 'incident.changed' && m.data.id === id && m.data.status === 'dispatched');
+    assert.equal(upd.data.callers, undefined);
+    // Applying the changes to the snapshot gives what the API has.
+    const held = { ...opened.data, ...joined.data, ...upd.data };
+    for (const m of c.messages.filter((x) => x.type === 'incident.changed' && x.data.id === id)) Object.assign(held, m.data);
+    assert.deepEqual(held, (await request(s.url, 'GET', '/api/v1/incidents?limit=5000')).body.incidents.find((i) => i.id === id));
     await request(s.url, 'PATCH', `/api/v1/incidents/${id}`, { status: 'closed' });
     const gone = await c.next((m) => m.type === 'incident.removed' && m.data.id === id);
     assert.equal(gone.data.reason, 'ended');
@@ -73,7 +81,7 @@ describe('the incidents topic', () => {
     // A new incident outside the viewport is not sent; one inside is.
     const out = (await post(s.url, '/api/v1/calls', call({ location: WEST, category: 'traffic/collision', line: '122', caller: 'o' }))).body.incident.id;
     const inside = (await post(s.url, '/api/v1/calls', call({ category: 'police/robbery', line: '110', caller: 'i' }))).body.incident.id;
-    await c.next((m) => m.type === 'incident' && m.data.id === inside);
+    await c.next((m) => m.type.startsWith('incident') && m.data.id === inside);
     assert.ok(!c.messages.some((m) => m.data && m.data.id === out), 'nothing about an incident outside the view');
 
     c.send({ type: 'viewport', id: 'v', data: { bbox: around(WEST) } });
@@ -148,7 +156,7 @@ test('each agency sees only its own and joint incidents on the topic', async () 
     await police.c.next((m) => m.type === 'incident' && m.data.id === robbery);
     await fire.c.next((m) => m.type === 'incident' && m.data.id === blaze);
     // Each saw the other's incident open, or not, by now: the writer commits in order.
-    await police.c.next((m) => m.type === 'incident' && m.data.id === blaze, 1000).then(
+    await police.c.next((m) => m.type.startsWith('incident') && m.data && m.data.id === blaze, 1000).then(
       () => assert.fail('police saw a fire incident'), () => {});
     assert.ok(!fire.c.messages.some((m) => m.data && m.data.id === robbery), 'fire saw a police incident');
   } finally {

@@ -296,8 +296,9 @@ export function consoleTopics() {
 }
 
 // The live board, from the "incidents" topic: a snapshot of every open
-// incident this user may see at each (re)subscription, then each change as
-// the incident's new state, and a removal when one ends.
+// incident this user may see at each (re)subscription, then each change
+// (the whole incident when it is new to this screen, else the fields that
+// changed), and a removal when one ends.
 export function consoleLive(msg) {
   if (!st.running) return;
   const d = msg.data || {};
@@ -313,6 +314,10 @@ export function consoleLive(msg) {
     }
     case 'incident':
       upsert(d);
+      break;
+    case 'incident.changed':
+      // The fields that changed, for an incident this screen holds.
+      if (st.incidents.has(d.id)) upsert(d);
       break;
     case 'incident.removed': {
       const inc = d.incident || st.incidents.get(d.id) || { id: d.id };
