@@ -74,6 +74,9 @@ struct web_server {
     unsigned bus_sub;
     guint ws_flush_timer;   /* the next flush tick of broadcast messages, or 0 */
     GByteArray *ws_scratch; /* where batch frames are put together */
+    GHashTable *ws_holders; /* incident id -> bits of the client slots that hold it (ws.c) */
+    GArray *ws_slot_map;    /* guint64 words: client slots in use */
+    guint ws_slot_words;    /* words a holders bitmap needs for every slot */
     int64_t started_ms;
     core_metric *m_ws_in, *m_ws_out, *m_ws_slow, *m_ws_toobig, *m_ws_rate, *m_ws_rejected;
 };

@@ -46,10 +46,17 @@ G_STATIC_ASSERT(sizeof(gsize) >= sizeof(int64_t));
 #define SOFT_TO_HARD 4                     /* hard queue limit = 4 x --ws-queue-max */
 #define SOFT_GRACE_US (2 * G_USEC_PER_SEC) /* time a queue may stay over the soft limit */
 
-typedef struct {
+typedef struct out_msg {
+    struct out_msg *next;
     GBytes *buf; /* LWS_PRE bytes of headroom, then the payload */
     int64_t key; /* coalescing key (an incident's id) or 0 */
 } out_msg;
+
+/* A FIFO of messages linked through themselves: a broadcast to a hundred
+ * clients costs a hundred small allocations, not two hundred. */
+typedef struct {
+    out_msg *head, *tail;
+} msg_queue;
 
 typedef struct ws_client {
     web_server *srv;
@@ -58,17 +65,18 @@ typedef struct ws_client {
     uint64_t id;
     char peer[64];
     GByteArray *rx;
-    GQueue out;
+    msg_queue out;
     GHashTable *keyed; /* coalescing key (an id, as a pointer) -> out_msg* waiting in out */
     size_t out_bytes;
     int sub_events;
     int sub_incidents;
     int has_bbox;
-    double bbox[4];    /* viewport: west, south, east, north */
-    GHashTable *shown; /* ids (as pointers) of the incidents the client holds */
-    int replaying;     /* live events queue behind the replay */
+    double bbox[4]; /* viewport: west, south, east, north */
+    int slot;       /* its bit in the holders of each incident */
+    guint shown;    /* how many incidents it holds */
+    int replaying;  /* live events queue behind the replay */
     int64_t replay_after;
-    GQueue held; /* live events (out_msg*) arriving during a replay */
+    msg_queue held; /* live events arriving during a replay */
     size_t held_bytes;
     int64_t last_sent_seq;
     char *token;           /* the session's bearer token */
@@ -100,6 +108,34 @@ static void out_msg_free(gpointer p)
     g_free(m);
 }
 
+static void q_push(msg_queue *q, out_msg *m)
+{
+    m->next = NULL;
+    if (q->tail)
+        q->tail->next = m;
+    else
+        q->head = m;
+    q->tail = m;
+}
+
+static out_msg *q_pop(msg_queue *q)
+{
+    out_msg *m = q->head;
+    if (m) {
+        q->head = m->next;
+        if (!q->head)
+            q->tail = NULL;
+    }
+    return m;
+}
+
+static void q_clear(msg_queue *q)
+{
+    out_msg *m;
+    while ((m = q_pop(q)))
+        out_msg_free(m);
+}
+
 static size_t msg_len(const out_msg *m)
 {
     return g_bytes_get_size(m->buf) - LWS_PRE;
@@ -117,9 +153,8 @@ static void client_unref(ws_client *c)
     if (--c->refs > 0)
         return;
     g_hash_table_destroy(c->keyed);
-    g_queue_clear_full(&c->out, out_msg_free);
-    g_queue_clear_full(&c->held, out_msg_free);
-    g_hash_table_destroy(c->shown);
+    q_clear(&c->out);
+    q_clear(&c->held);
     g_byte_array_unref(c->rx);
     if (c->token)
         sodium_memzero(c->token, strlen(c->token));
@@ -130,8 +165,8 @@ static void client_unref(ws_client *c)
 static void drop_queue(ws_client *c)
 {
     g_hash_table_remove_all(c->keyed);
-    g_queue_clear_full(&c->out, out_msg_free);
-    g_queue_clear_full(&c->held, out_msg_free);
+    q_clear(&c->out);
+    q_clear(&c->held);
     c->out_bytes = c->held_bytes = 0;
 }
 
@@ -203,7 +238,7 @@ static void enqueue(ws_client *c, GBytes *buf, int64_t key, int flags)
     if (c->closing || !c->wsi)
         return;
     int hold = flags & Q_HOLD;
-    GQueue *q = hold ? &c->held : &c->out;
+    msg_queue *q = hold ? &c->held : &c->out;
     size_t *bytes = hold ? &c->held_bytes : &c->out_bytes;
     size_t n = g_bytes_get_size(buf) - LWS_PRE;
     out_msg *old = key && !hold ? g_hash_table_lookup(c->keyed, ID_KEY(key)) : NULL;
@@ -233,7 +268,7 @@ static void enqueue(ws_client *c, GBytes *buf, int64_t key, int flags)
     out_msg *m = g_new(out_msg, 1);
     m->buf = g_bytes_ref(buf);
     m->key = hold ? 0 : key;
-    g_queue_push_tail(q, m);
+    q_push(q, m);
     if (m->key)
         g_hash_table_insert(c->keyed, ID_KEY(m->key), m);
     *bytes += n;
@@ -244,7 +279,7 @@ static void enqueue(ws_client *c, GBytes *buf, int64_t key, int flags)
 /* Takes the head of the out queue off the books (NULL when empty). */
 static out_msg *pop_out(ws_client *c)
 {
-    out_msg *m = g_queue_pop_head(&c->out);
+    out_msg *m = q_pop(&c->out);
     if (!m)
         return NULL;
     c->out_bytes -= msg_len(m);
@@ -342,8 +377,8 @@ static void replay_done(GPtrArray *events, void *p)
             enqueue(c, f, 0, 0);
             g_bytes_unref(f);
         }
-        while (!g_queue_is_empty(&c->held)) {
-            out_msg *m = g_queue_pop_head(&c->held);
+        out_msg *m;
+        while ((m = q_pop(&c->held))) {
             c->held_bytes -= msg_len(m);
             int64_t seq = frame_seq(m);
             if (seq > c->last_sent_seq) {
@@ -405,9 +440,87 @@ static GBytes *removed_frame(const disp_live *l, int ended)
     return json_frame("incident.removed", d);
 }
 
+/* ---- who holds which incident ----
+ * Per incident, a bit per client slot: a change costs one lookup, then a
+ * bit per client, where a set per client cost a hash lookup per client. */
+
+typedef struct {
+    guint n;
+    guint64 w[];
+} slot_bits;
+
+static slot_bits *holders_of(web_server *srv, int64_t id)
+{
+    return g_hash_table_lookup(srv->ws_holders, ID_KEY(id));
+}
+
+static int holds(const ws_client *c, const slot_bits *b)
+{
+    guint i = (guint)c->slot / 64;
+    return b && i < b->n && ((b->w[i] >> (c->slot % 64)) & 1);
+}
+
 static void show(ws_client *c, const disp_live *l)
 {
-    g_hash_table_add(c->shown, ID_KEY(l->id));
+    web_server *srv = c->srv;
+    slot_bits *b = holders_of(srv, l->id);
+    guint i = (guint)c->slot / 64;
+    if (!b || i >= b->n) {
+        guint n = MAX(i + 1, srv->ws_slot_words);
+        slot_bits *nb = g_malloc0(sizeof *nb + n * sizeof nb->w[0]);
+        nb->n = n;
+        if (b)
+            memcpy(nb->w, b->w, b->n * sizeof b->w[0]);
+        g_hash_table_replace(srv->ws_holders, ID_KEY(l->id), nb);
+        b = nb;
+    }
+    if (!holds(c, b)) {
+        b->w[i] |= (guint64)1 << (c->slot % 64);
+        c->shown++;
+    }
+}
+
+/* Returns whether the client held it. */
+static int unshow(ws_client *c, int64_t id)
+{
+    slot_bits *b = holders_of(c->srv, id);
+    if (!holds(c, b))
+        return 0;
+    b->w[c->slot / 64] &= ~((guint64)1 << (c->slot % 64));
+    c->shown--;
+    return 1;
+}
+
+static void unshow_all(ws_client *c)
+{
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init(&it, c->srv->ws_holders);
+    while (c->shown && g_hash_table_iter_next(&it, &k, NULL))
+        unshow(c, (int64_t)GPOINTER_TO_SIZE(k));
+    c->shown = 0;
+}
+
+/* The lowest free slot (the connection count is capped by --ws-max-clients). */
+static int take_slot(web_server *srv)
+{
+    guint w = 0;
+    while (w < srv->ws_slot_map->len && g_array_index(srv->ws_slot_map, guint64, w) == ~(guint64)0)
+        w++;
+    if (w == srv->ws_slot_map->len) {
+        guint64 zero = 0;
+        g_array_append_val(srv->ws_slot_map, zero);
+        srv->ws_slot_words = srv->ws_slot_map->len;
+    }
+    guint64 *word = &g_array_index(srv->ws_slot_map, guint64, w);
+    int bit = __builtin_ctzll(~*word);
+    *word |= (guint64)1 << bit;
+    return (int)(w * 64 + (guint)bit);
+}
+
+static void give_slot(web_server *srv, int slot)
+{
+    g_array_index(srv->ws_slot_map, guint64, slot / 64) &= ~((guint64)1 << (slot % 64));
 }
 
 /* A client that holds the incident, with nothing about it still queued,
@@ -423,9 +536,10 @@ static void on_live(const disp_live *l, int gone, void *user)
         ws_client *c = it->data;
         if (!c->sub_incidents || c->closing || !c->session)
             continue;
-        int had = g_hash_table_contains(c->shown, ID_KEY(l->id));
+        int had = holds(c, holders_of(srv, l->id));
         if (!gone && live_visible(c, l)) {
-            int queued = g_hash_table_contains(c->keyed, ID_KEY(l->id));
+            int queued =
+                g_hash_table_size(c->keyed) > 0 && g_hash_table_contains(c->keyed, ID_KEY(l->id));
             if (had && !queued && l->changed) {
                 if (nothing)
                     continue;
@@ -439,12 +553,14 @@ static void on_live(const disp_live *l, int gone, void *user)
                 enqueue(c, full, l->id, Q_SOON);
             }
         } else if (had) {
-            g_hash_table_remove(c->shown, ID_KEY(l->id));
+            unshow(c, l->id);
             if (!rem)
                 rem = removed_frame(l, gone);
             enqueue(c, rem, l->id, Q_SOON);
         }
     }
+    if (gone)
+        g_hash_table_remove(srv->ws_holders, ID_KEY(l->id));
     if (full)
         g_bytes_unref(full);
     if (delta)
@@ -458,7 +574,6 @@ typedef struct {
     json_t *list; /* snapshot: the visible ones */
     int entered;  /* viewport change: counts */
     int left;
-    GHashTable *now; /* viewport change: ids visible now */
 } live_pass;
 
 static void snapshot_one(const disp_live *l, int gone, void *p)
@@ -475,7 +590,7 @@ static void send_snapshot(ws_client *c)
 {
     web_server *srv = c->srv;
     live_pass a = {.c = c, .list = json_array()};
-    g_hash_table_remove_all(c->shown);
+    unshow_all(c);
     disp_live_foreach(srv->deps.incidents, snapshot_one, &a);
     json_t *d =
         json_pack("{soso}", "incidents", a.list, "bbox",
@@ -490,7 +605,7 @@ static void viewport_one(const disp_live *l, int gone, void *p)
 {
     live_pass *a = p;
     (void)gone;
-    int had = g_hash_table_contains(a->c->shown, ID_KEY(l->id));
+    int had = holds(a->c, holders_of(a->c->srv, l->id));
     if (live_visible(a->c, l)) {
         if (!had) {
             GBytes *f = json_frame("incident", json_incref(l->incident));
@@ -500,7 +615,7 @@ static void viewport_one(const disp_live *l, int gone, void *p)
             a->entered++;
         }
     } else if (had) {
-        g_hash_table_remove(a->c->shown, ID_KEY(l->id));
+        unshow(a->c, l->id);
         GBytes *f = removed_frame(l, 0);
         enqueue(a->c, f, l->id, Q_FORCE);
         g_bytes_unref(f);
@@ -530,7 +645,7 @@ static void on_viewport(ws_client *c, web_envelope *env)
     disp_live_foreach(c->srv->deps.incidents, viewport_one, &a);
     send_text(c, web_envelope_reply("viewport", env->id,
                                     json_pack("{sisisi}", "entered", a.entered, "left", a.left,
-                                              "shown", (int)g_hash_table_size(c->shown))));
+                                              "shown", (int)c->shown)));
 }
 
 /* ---- subscriptions ---- */
@@ -589,7 +704,7 @@ static void on_subscribe(ws_client *c, web_envelope *env, int on)
                                  json_pack("{sOsI}", "topics", topics, "seq", (json_int_t)last)));
     if (want & TOPIC_INCIDENTS) {
         c->sub_incidents = on;
-        g_hash_table_remove_all(c->shown);
+        unshow_all(c);
         c->has_bbox = on && bbox && !json_is_null(bbox);
         if (c->has_bbox)
             memcpy(c->bbox, b, sizeof b);
@@ -748,7 +863,7 @@ static int on_writeable(struct lws *wsi, ws_client *c)
     int count = 1;
     GByteArray *batch = NULL;
     guint8 *data;
-    if (!g_queue_is_empty(&c->out) && n < BATCH_MAX) {
+    if (c->out.head && n < BATCH_MAX) {
         /* Several waiting: one frame carries as many as fit. */
         static const char head[] = "{\"type\":\"batch\",\"data\":[";
         batch = c->srv->ws_scratch; /* reused: one write at a time, on the loop */
@@ -757,8 +872,7 @@ static int on_writeable(struct lws *wsi, ws_client *c)
         g_byte_array_append(batch, (const guint8 *)g_bytes_get_data(m->buf, NULL) + LWS_PRE,
                             (guint)n);
         out_msg_free(m);
-        while (!g_queue_is_empty(&c->out) &&
-               batch->len + msg_len(g_queue_peek_head(&c->out)) < LWS_PRE + BATCH_MAX) {
+        while (c->out.head && batch->len + msg_len(c->out.head) < LWS_PRE + BATCH_MAX) {
             m = pop_out(c);
             g_byte_array_append(batch, (const guint8 *)",", 1);
             g_byte_array_append(batch, (const guint8 *)g_bytes_get_data(m->buf, NULL) + LWS_PRE,
@@ -782,7 +896,7 @@ static int on_writeable(struct lws *wsi, ws_client *c)
     core_metric_add(c->srv->m_ws_out, count);
     if (c->out_bytes + c->held_bytes <= (size_t)c->srv->cfg->ws_queue_max)
         c->over_since_us = 0;
-    if (!g_queue_is_empty(&c->out)) {
+    if (c->out.head) {
         c->want_write = 1;
         lws_callback_on_writable(wsi);
     }
@@ -887,10 +1001,8 @@ static void on_established(struct lws *wsi, web_server *srv, ws_pss *pss)
     c->tokens = 2.0 * srv->cfg->ws_rate;
     c->refill_us = core_mono_us();
     lws_get_peer_simple(wsi, c->peer, sizeof c->peer);
-    g_queue_init(&c->out);
-    g_queue_init(&c->held);
     c->keyed = g_hash_table_new(g_direct_hash, g_direct_equal);
-    c->shown = g_hash_table_new(g_direct_hash, g_direct_equal);
+    c->slot = take_slot(srv);
     const char *why;
     c->token = g_strdup(pss->token);
     sodium_memzero(pss->token, sizeof pss->token);
@@ -920,6 +1032,8 @@ static void on_closed(web_server *srv, ws_pss *pss)
     srv->ws_count--;
     c->wsi = NULL;
     drop_queue(c);
+    unshow_all(c);
+    give_slot(srv, c->slot);
     log_debug("ws.close", "client=%" G_GUINT64_FORMAT, c->id);
     client_unref(c);
 }
@@ -981,6 +1095,8 @@ void web_ws_init(web_server *srv)
     core_gauge_fn("citycmd_ws_queued_bytes", "Bytes waiting in WebSocket send queues.", "",
                   queued_metric, srv);
     srv->ws_scratch = g_byte_array_sized_new(LWS_PRE + 2 * BATCH_MAX);
+    srv->ws_holders = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+    srv->ws_slot_map = g_array_new(FALSE, TRUE, sizeof(guint64));
     srv->bus_sub = core_bus_subscribe(srv->deps.bus, "", on_bus_event, srv);
     if (srv->deps.incidents)
         disp_live_watch(srv->deps.incidents, on_live, srv);
@@ -1019,8 +1135,15 @@ void web_ws_fini(web_server *srv)
     if (srv->ws_flush_timer)
         g_source_remove(srv->ws_flush_timer);
     srv->ws_flush_timer = 0;
-    g_byte_array_unref(srv->ws_scratch);
+    if (srv->ws_scratch)
+        g_byte_array_unref(srv->ws_scratch);
     srv->ws_scratch = NULL;
+    if (srv->ws_holders)
+        g_hash_table_destroy(srv->ws_holders);
+    srv->ws_holders = NULL;
+    if (srv->ws_slot_map)
+        g_array_free(srv->ws_slot_map, TRUE);
+    srv->ws_slot_map = NULL;
     if (srv->deps.incidents)
         disp_live_unwatch(srv->deps.incidents, on_live, srv);
 }
