@@ -19,6 +19,7 @@ RUNTIME_PKGS=(
 )
 TEST_PKGS=(
   libcmocka-dev redis-server chromium sqlite3 clang-format openssl gdal-bin libxml2-utils
+  clang libclang-rt-14-dev
 )
 
 SUDO=""

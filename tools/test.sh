@@ -1,7 +1,8 @@
 #!/bin/bash
 # Quick start, part two: installs what the tests need, builds with warnings
 # as errors (plus an ASan+UBSan build), and runs the whole test suite:
-# C unit tests (cmocka via ctest) on the sanitizer build; the integration
+# C unit tests (cmocka via ctest) on the sanitizer build; a bounded fuzz
+# run of each protocol decoder; the integration
 # tests against the sanitizer build (leak checks at exit); then the
 # integration and browser tests against the release binary. Ends with one
 # line totalling every runner's counts.
@@ -21,6 +22,9 @@ echo "== build: $((SECONDS - t0)) s" >&2
 echo "== unit tests (ASan+UBSan)" >&2
 (cd build/asan && ctest --output-on-failure --no-tests=error -j2) | tee -a "$log"
 
+echo "== fuzzing the device protocol decoders (libFuzzer, 20 s each)" >&2
+JOBS=2 tests/fuzz/run.sh 20 | tee -a "$log"
+
 echo "== integration tests against build/asan/citycmd (ASan+UBSan, leak checks at exit)" >&2
 # A small quarantine keeps ASan's own memory out of the RSS bounds the tests
 # check; CITYCMD_MEMORY_FACTOR scales those bounds for shadow memory.
@@ -31,7 +35,7 @@ CITYCMD_BIN=build/asan/citycmd CITYCMD_MEMORY_FACTOR=2 \
   tests/integration/redis.test.mjs tests/integration/lifecycle.test.mjs \
   tests/integration/admin.test.mjs tests/integration/auth.test.mjs \
   tests/integration/tls.test.mjs tests/integration/gis.test.mjs \
-  tests/integration/incidents.test.mjs | tee -a "$log"
+  tests/integration/incidents.test.mjs tests/integration/live.test.mjs | tee -a "$log"
 
 echo "== integration and browser tests against build/citycmd" >&2
 node --test tests/integration/*.test.mjs tests/browser/*.test.mjs | tee -a "$log"
