@@ -93,6 +93,18 @@ static const opt options[] = {
      "serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)"},
     {"drain-timeout-ms", T_INT, F(drain_timeout_ms), "4000", 100, 60000, "MS",
      "on SIGTERM, how long to finish pending work before exiting"},
+    {"ws-units-interval", T_INT, F(ws_units_interval), "250", 20, 10000, "MS",
+     "how often a WebSocket client gets the units that moved in its view"},
+    {"gps-osmand", T_STR, F(gps_osmand), NULL, 0, 0, "HOST:PORT",
+     "listen for OsmAnd / Traccar Client positions over HTTP (port 5055 by convention)"},
+    {"gps-gt06", T_STR, F(gps_gt06), NULL, 0, 0, "HOST:PORT",
+     "listen for GT06 (Concox) trackers over TCP (5023 by convention)"},
+    {"gps-teltonika", T_STR, F(gps_teltonika), NULL, 0, 0, "HOST:PORT",
+     "listen for Teltonika Codec 8/8E trackers over TCP (5027 by convention)"},
+    {"gps-idle-timeout", T_INT, F(gps_idle_timeout), "300", 5, 86400, "SECONDS",
+     "close a tracker connection silent for this long"},
+    {"gps-max-connections", T_INT, F(gps_max_connections), "20000", 1, 1000000, "N",
+     "tracker connections accepted at once"},
 };
 #undef F
 

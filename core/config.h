@@ -51,6 +51,9 @@ typedef struct core_config {
     int allow_plain_http;
     char *catalogue;
     int alarm_unassigned, alarm_arrival;
+    char *gps_osmand, *gps_gt06, *gps_teltonika; /* HOST:PORT or NULL */
+    int gps_idle_timeout, gps_max_connections;
+    int ws_units_interval;
 } core_config;
 
 /* 127.x, ::1 or localhost. */

@@ -31,6 +31,10 @@ static const unsigned matrix[CORE_ACT_COUNT] = {
     [CORE_ACT_INCIDENTS_READ] =
         R(call_taker) | R(dispatcher) | R(supervisor) | R(field_unit) | R(crew) | R(leader),
     [CORE_ACT_INCIDENTS_UPDATE] = R(dispatcher) | R(supervisor),
+    [CORE_ACT_UNITS_READ] =
+        R(call_taker) | R(dispatcher) | R(supervisor) | R(field_unit) | R(crew) | R(leader),
+    [CORE_ACT_UNITS_MANAGE] = R(supervisor) | R(operator),
+    [CORE_ACT_UNITS_STATUS] = R(dispatcher) | R(supervisor) | R(field_unit) | R(crew),
     [CORE_ACT_MAP_READ] =
         R(call_taker) | R(dispatcher) | R(supervisor) | R(field_unit) | R(crew) | R(leader),
 };
@@ -40,6 +44,17 @@ static const unsigned matrix[CORE_ACT_COUNT] = {
 static const unsigned everywhere[CORE_ACT_COUNT] = {
     [CORE_ACT_USERS_READ] = R(operator),
     [CORE_ACT_USERS_MANAGE] = R(operator),
+    [CORE_ACT_UNITS_MANAGE] = R(operator),
+};
+
+/* Roles of the command centre (agency "command") that act on every
+ * agency's records for an action: it coordinates all of them. */
+static const unsigned command_wide[CORE_ACT_COUNT] = {
+    [CORE_ACT_INCIDENTS_READ] = ~0u,
+    [CORE_ACT_INCIDENTS_UPDATE] = ~0u,
+    [CORE_ACT_UNITS_READ] = ~0u,
+    /* A crew or field unit of the centre drives its own cars only. */
+    [CORE_ACT_UNITS_STATUS] = R(dispatcher) | R(supervisor),
 };
 #undef R
 
@@ -71,9 +86,8 @@ int core_may(const core_session *s, core_action action, const char *agency)
         return 0;
     if (!agency || (s->roles & everywhere[action]))
         return 1;
-    /* The command centre's own staff coordinate every agency's incidents. */
-    if ((action == CORE_ACT_INCIDENTS_READ || action == CORE_ACT_INCIDENTS_UPDATE) &&
-        strcmp(s->agency, JOINT_AGENCY) == 0)
+    /* The command centre's own staff coordinate every agency's incidents and units. */
+    if ((s->roles & command_wide[action]) && strcmp(s->agency, JOINT_AGENCY) == 0)
         return 1;
     if (strcmp(agency, s->agency) == 0 || leads_agency(s, agency))
         return 1;
@@ -86,7 +100,7 @@ char **core_readable_agencies(const core_session *s, core_action action)
     GPtrArray *a = g_ptr_array_new();
     if (s && action < CORE_ACT_COUNT && (s->roles & matrix[action])) {
         if ((s->roles & everywhere[action]) ||
-            (action == CORE_ACT_INCIDENTS_READ && strcmp(s->agency, JOINT_AGENCY) == 0) ||
+            ((s->roles & command_wide[action]) && strcmp(s->agency, JOINT_AGENCY) == 0) ||
             ((s->roles & CORE_ROLE_leader) && s->leads && strcmp(s->leads, "*") == 0)) {
             g_ptr_array_free(a, TRUE);
             return NULL;
@@ -113,16 +127,22 @@ int core_may_any(const core_session *s, core_action action, char **agencies)
     return 0;
 }
 
+/* Does the event's "agencies" list name one for which s may do action? */
+static int may_any_listed(const core_session *s, core_action action, const core_event *ev)
+{
+    json_t *list = json_object_get(ev->data, "agencies");
+    size_t i;
+    json_t *a;
+    json_array_foreach(list, i, a) if (core_may(s, action, json_string_value(a))) return 1;
+    return 0;
+}
+
 int core_may_see_event(const core_session *s, const core_event *ev)
 {
-    if (g_str_has_prefix(ev->type, "incident.") || g_str_has_prefix(ev->type, "call.")) {
-        json_t *list = json_object_get(ev->data, "agencies");
-        size_t i;
-        json_t *a;
-        json_array_foreach(
-            list, i, a) if (core_may(s, CORE_ACT_INCIDENTS_READ, json_string_value(a))) return 1;
-        return 0;
-    }
+    if (g_str_has_prefix(ev->type, "incident.") || g_str_has_prefix(ev->type, "call."))
+        return may_any_listed(s, CORE_ACT_INCIDENTS_READ, ev);
+    if (g_str_has_prefix(ev->type, "unit."))
+        return may_any_listed(s, CORE_ACT_UNITS_READ, ev);
     if (g_str_has_prefix(ev->type, "journal.")) {
         const char *agency = json_string_value(json_object_get(ev->data, "agency"));
         return core_may(s, CORE_ACT_JOURNAL_READ, agency ? agency : JOINT_AGENCY);

@@ -40,7 +40,10 @@ typedef struct {
     X(MAP_READ, "map.read")                                                                        \
     X(CALLS_CREATE, "calls.create")                                                                \
     X(INCIDENTS_READ, "incidents.read")                                                            \
-    X(INCIDENTS_UPDATE, "incidents.update")
+    X(INCIDENTS_UPDATE, "incidents.update")                                                        \
+    X(UNITS_READ, "units.read")                                                                    \
+    X(UNITS_MANAGE, "units.manage")                                                                \
+    X(UNITS_STATUS, "units.status")
 
 typedef enum {
 #define CORE__ACTION_ENUM(name, text) CORE_ACT_##name,

@@ -10,6 +10,8 @@
 #include "../core/core.h"
 #include "../core/log.h"
 #include "../dispatch/dispatch.h"
+#include "../dispatch/units.h"
+#include "../gis/gis.h"
 
 #include <glib.h>
 #include <sodium.h>
@@ -96,6 +98,114 @@ int web_demo_accounts(core_store *store)
         g_free(op);
     return rc;
 }
+
+/* ---- the fleet ---- */
+
+static const struct {
+    const char *station_kinds; /* "" for units at the centre */
+    int per_station;
+    const char *kind, *agency, *prefix, *capabilities;
+} fleet[] = {
+    {"fire", 2, "engine", "fire", "F-ENG", "pump;water;foam"},
+    {"fire", 1, "ladder", "fire", "F-LAD", "aerial_ladder;rescue"},
+    {"police", 3, "patrol_car", "police", "P-CAR", "patrol"},
+    {"hospital,ambulance", 2, "ambulance", "ems", "A-AMB", "als"},
+    {"", 2, "tow_truck", "traffic", "T-TOW", "towing"},
+    {"", 2, "water_crew", "water", "W-CREW", "valve_keys;pumps"},
+    {"", 2, "gas_crew", "gas", "G-CREW", "gas_detector"},
+};
+
+typedef struct {
+    json_t *features;
+    int device;
+} fleet_build;
+
+static void add_unit(fleet_build *b, const char *call_sign, size_t f, const char *station,
+                     double lon, double lat)
+{
+    char device[16];
+    g_snprintf(device, sizeof device, "demo-%04d", ++b->device);
+    json_array_append_new(b->features,
+                          json_pack("{sss{ssssssssssss}s{sss[ff]}}", "type", "Feature",
+                                    "properties", "call_sign", call_sign, "kind", fleet[f].kind,
+                                    "agency", fleet[f].agency, "station", station, "device", device,
+                                    "capabilities", fleet[f].capabilities, "geometry", "type",
+                                    "Point", "coordinates", lon, lat));
+}
+
+/* n units of fleet line f at a place, numbered on from *seq. */
+static void add_units(fleet_build *b, size_t f, int n, int *seq, const char *station, double lon,
+                      double lat)
+{
+    for (int i = 0; i < n; i++) {
+        char call_sign[32];
+        g_snprintf(call_sign, sizeof call_sign, "%s-%02d", fleet[f].prefix, ++*seq);
+        add_unit(b, call_sign, f, station, lon, lat);
+    }
+}
+
+static void fleet_done(int rc, json_t *result, void *arg)
+{
+    if (rc)
+        log_warn("demo.fleet", "error=\"%s\"", core_strerror(rc));
+    else
+        log_info("demo.fleet", "units=%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(result, "created")));
+    json_decref(result);
+}
+
+void web_demo_fleet(disp_units *units, gis_city *city)
+{
+    if (!units || !city || disp_units_count(units) > 0)
+        return;
+    json_t *info = gis_city_info(city), *bb = json_object_get(info, "bbox");
+    json_t *centre = json_object_get(info, "center");
+    double c_lon = json_number_value(json_array_get(centre, 0));
+    double c_lat = json_number_value(json_array_get(centre, 1));
+    json_t *stations = gis_points_in_box(city, "stations", json_number_value(json_array_get(bb, 0)),
+                                         json_number_value(json_array_get(bb, 1)),
+                                         json_number_value(json_array_get(bb, 2)),
+                                         json_number_value(json_array_get(bb, 3)), 10000);
+    fleet_build b = {json_array(), 0};
+    for (size_t f = 0; f < G_N_ELEMENTS(fleet); f++) {
+        int seq = 0;
+        char **kinds = g_strsplit(fleet[f].station_kinds, ",", -1);
+        size_t i;
+        json_t *st;
+        json_array_foreach(stations, i, st)
+        {
+            const char *kind = json_string_value(json_object_get(st, "kind"));
+            const char *name = json_string_value(json_object_get(st, "name"));
+            if (!kind || !*fleet[f].station_kinds ||
+                !g_strv_contains((const char *const *)kinds, kind))
+                continue;
+            char *station = name && *name ? g_strndup(name, 100)
+                                          : g_strdup_printf("%s station %zu", kind, i + 1);
+            add_units(&b, f, fleet[f].per_station, &seq, station,
+                      json_number_value(json_object_get(st, "lon")),
+                      json_number_value(json_object_get(st, "lat")));
+            g_free(station);
+        }
+        g_strfreev(kinds);
+        if (seq == 0) /* none of the kind in this city: a few at the centre */
+            add_units(&b, f, 2, &seq, "City centre", c_lon, c_lat);
+    }
+    json_t *doc = json_pack("{ssso}", "type", "FeatureCollection", "features", b.features);
+    json_t *rows = NULL;
+    char *where = NULL, *field = NULL, *message = NULL;
+    if (disp_units_parse_geojson(units, doc, &rows, &where, &field, &message) == 0)
+        disp_units_import(units, rows, NULL, "demo", "local", fleet_done, NULL);
+    else
+        log_warn("demo.fleet", "where=%s field=%s error=\"%s\"", where, field, message);
+    g_free(where);
+    g_free(field);
+    g_free(message);
+    json_decref(doc);
+    json_decref(stations);
+    json_decref(info);
+}
+
+/* ---- the duty officer ---- */
 
 struct web_demo {
     core_store *store;

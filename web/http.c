@@ -43,6 +43,7 @@ static void req_unref(web_req *req)
     g_free(req->path);
     g_free(req->token);
     g_free(req->content_type);
+    g_free(req->body_type);
     g_free(req->extra_headers);
     g_free(req);
 }
@@ -357,6 +358,11 @@ static web_req *req_new(web_server *srv, struct lws *wsi, web_method m, const ch
     req->path = g_strdup(path);
     req->query = read_query(wsi);
     lws_get_peer_simple(wsi, req->peer, sizeof req->peer);
+    char type[128];
+    if (lws_hdr_copy(wsi, type, sizeof type, WSI_TOKEN_HTTP_CONTENT_TYPE) > 0) {
+        type[strcspn(type, ";")] = 0;
+        req->body_type = g_ascii_strdown(g_strstrip(type), -1);
+    }
     req->started_us = core_mono_us();
     req->refs = 2; /* connection + pending reply */
     srv->pending++;

@@ -51,6 +51,7 @@ struct web_req {
     int dispatched; /* a handler has it */
     int status;
     char *content_type;
+    char *body_type;     /* the request's Content-Type (lower case, no parameters), or NULL */
     char *extra_headers; /* "name: value\r\n…" */
     GBytes *resp;
     size_t sent;
@@ -72,11 +73,14 @@ struct web_server {
     GList *ws_clients; /* of ws_client* */
     int ws_count;
     unsigned bus_sub;
-    guint ws_flush_timer;   /* the next flush tick of broadcast messages, or 0 */
-    GByteArray *ws_scratch; /* where batch frames are put together */
-    GHashTable *ws_holders; /* incident id -> bits of the client slots that hold it (ws.c) */
-    GArray *ws_slot_map;    /* guint64 words: client slots in use */
-    guint ws_slot_words;    /* words a holders bitmap needs for every slot */
+    guint ws_flush_timer;    /* the next flush tick of broadcast messages, or 0 */
+    GByteArray *ws_scratch;  /* where batch frames are put together */
+    GHashTable *ws_holders;  /* incident id -> bits of the client slots that hold it (ws.c) */
+    GArray *ws_slot_map;     /* guint64 words: client slots in use */
+    guint ws_slot_words;     /* words a holders bitmap needs for every slot */
+    GHashTable *units_dirty; /* unit ids changed since the last units tick (ws_units.c) */
+    guint units_timer;
+    unsigned units_sub;
     int64_t started_ms;
     core_metric *m_ws_in, *m_ws_out, *m_ws_slow, *m_ws_toobig, *m_ws_rate, *m_ws_rejected;
 };
@@ -118,6 +122,25 @@ int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
 int web_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len);
 void web_ws_init(web_server *srv);
+/* The units tick (ws.c): each subscribed client gets what changed in its view. */
+gboolean web_ws__units_tick(gpointer srv);
+
+/* ws_units.c: the "units" topic. A client's view holds the unit ids it was sent. */
+typedef struct {
+    GHashTable *shown;
+} ws_units_view;
+void ws_units_view_init(ws_units_view *v);
+void ws_units_view_clear(ws_units_view *v);
+/* {"type":"units.snapshot"} of every unit the session may see in bbox (NULL: all); resets the view.
+ */
+GBytes *ws_units_snapshot(web_server *srv, ws_units_view *v, const core_session *s,
+                          const double *bbox);
+/* {"type":"units"} with the dirty units in view and the held ones that left, or NULL.
+ * snippets caches each unit's JSON for the tick (id -> text, freed with free()). */
+GBytes *ws_units_changes(web_server *srv, ws_units_view *v, const core_session *s,
+                         const double *bbox, GHashTable *dirty, GHashTable *snippets);
+void ws_units_init(web_server *srv);
+void ws_units_fini(web_server *srv);
 void web_ws_close_all(web_server *srv, int status, const char *why);
 /* Does an open WebSocket hold this session? (libwebsockets closes the ones
  * that stop answering pings, so an open one is a screen in use.) */
@@ -129,6 +152,7 @@ void web_ws_fini(web_server *srv);
 void web_api_register(web_server *srv);
 void web_api_gis_register(web_server *srv);
 void web_api_incidents_register(web_server *srv);
+void web_api_units_register(web_server *srv);
 /* Adds routes (a static array: the router keeps pointers into it). */
 void web_routes_add(web_server *srv, const web_route *routes, size_t n);
 

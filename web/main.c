@@ -16,7 +16,10 @@
 #include "../core/core.h"
 #include "../core/log.h"
 #include "../dispatch/dispatch.h"
+#include "../dispatch/avl.h"
+#include "../dispatch/units.h"
 #include "demo.h"
+#include "gps.h"
 #include "web.h"
 
 #include <gdal.h>
@@ -44,6 +47,9 @@ typedef struct {
     gis_city *city;
     disp_catalogue *catalogue;
     disp_incidents *incidents;
+    disp_units *units;
+    disp_avl *avl;
+    web_gps *gps;
     web_server *web;
     web_demo *demo;
     int signals;
@@ -117,10 +123,52 @@ static gboolean on_signal(gpointer p)
     log_info("server.draining", "timeout_ms=%d", a->cfg.drain_timeout_ms);
     web_demo_stop(a->demo);
     a->demo = NULL;
+    web_gps_stop(a->gps);
     web_server_begin_drain(a->web);
     a->drain_deadline_us = core_mono_us() + (int64_t)a->cfg.drain_timeout_ms * 1000;
     g_timeout_add(10, drain_tick, a);
     return G_SOURCE_CONTINUE;
+}
+
+/* The unit a tracker reports for, from the registry's mirror. */
+static int64_t unit_of_device(const char *device, const char **agency, void *user)
+{
+    const disp_unit_info *u = disp_units_by_device(user, device);
+    if (!u)
+        return 0;
+    *agency = u->agency;
+    return u->id;
+}
+
+/* The tracker listeners: as configured; the demo also listens on the
+ * conventional ports (or any free ones when those are taken). */
+static int start_gps(app *a, char **err)
+{
+    const core_config *c = &a->cfg;
+    const char *addr[3] = {c->gps_osmand, c->gps_gt06, c->gps_teltonika};
+    char *demo[3] = {NULL, NULL, NULL};
+    static const int ports[3] = {5055, 5023, 5027};
+    for (int i = 0; i < 3 && c->demo; i++)
+        if (!addr[i] || !*addr[i])
+            addr[i] = demo[i] = g_strdup_printf("%s:%d", c->http.host, ports[i]);
+    a->gps = web_gps_new(a->avl, addr[0], addr[1], addr[2], c->gps_idle_timeout,
+                         c->gps_max_connections, err);
+    if (!a->gps && c->demo) {
+        log_warn("gps.demo_ports", "error=\"%s\" action=\"listening on free ports\"", *err);
+        g_free(*err);
+        *err = NULL;
+        for (int i = 0; i < 3; i++) {
+            if (demo[i]) {
+                g_free(demo[i]);
+                addr[i] = demo[i] = g_strdup_printf("%s:0", c->http.host);
+            }
+        }
+        a->gps = web_gps_new(a->avl, addr[0], addr[1], addr[2], c->gps_idle_timeout,
+                             c->gps_max_connections, err);
+    }
+    for (int i = 0; i < 3; i++)
+        g_free(demo[i]);
+    return a->gps ? 0 : CORE_EINVAL;
 }
 
 static int start(app *a, const char *argv0)
@@ -177,9 +225,28 @@ static int start(app *a, const char *argv0)
     }
     a->incidents = disp_incidents_new(a->store, a->bus, a->loop, a->catalogue, a->city);
     disp_incidents_start_timers(a->incidents, a->cfg.alarm_unassigned, a->cfg.alarm_arrival);
+    a->units = disp_units_new(a->store, a->bus, a->cfg.agencies);
+    a->avl = disp_avl_new(unit_of_device, a->units);
+    if (start_gps(a, &err)) {
+        fprintf(stderr, "citycmd: %s\n", err);
+        g_free(err);
+        return 1;
+    }
+    if (a->cfg.demo && a->city)
+        web_demo_fleet(a->units, a->city);
     char *www = a->cfg.static_dir ? g_strdup(a->cfg.static_dir) : beside_exe("www");
-    web_deps deps = {&a->cfg,     a->loop, a->store,     a->bus,       a->redis,
-                     a->sessions, a->city, a->incidents, a->catalogue, www};
+    web_deps deps = {.cfg = &a->cfg,
+                     .loop = a->loop,
+                     .store = a->store,
+                     .bus = a->bus,
+                     .redis = a->redis,
+                     .sessions = a->sessions,
+                     .city = a->city,
+                     .incidents = a->incidents,
+                     .units = a->units,
+                     .avl = a->avl,
+                     .catalogue = a->catalogue,
+                     .static_dir = www};
     a->web = web_server_new(&deps, &err);
     g_free(www);
     if (!a->web) {
@@ -206,8 +273,11 @@ static void stop(app *a)
         core_store_stop(a->store);
     if (a->loop)
         core_loop_drain(a->loop);
+    web_gps_free(a->gps);
     web_server_free(a->web);
     core_sessions_free(a->sessions);
+    disp_avl_free(a->avl);
+    disp_units_free(a->units);
     disp_incidents_free(a->incidents);
     disp_catalogue_free(a->catalogue);
     gis_city_free(a->city);

@@ -12,6 +12,7 @@
 #include "../core/core.h"
 #include "../dispatch/dispatch.h"
 #include "../dispatch/incident.h"
+#include "../dispatch/units.h"
 #include "../core/log.h"
 
 #include <arpa/inet.h>
@@ -104,6 +105,7 @@ web_server *web_server_new(const web_deps *deps, char **err)
     web_api_register(srv);
     web_api_gis_register(srv);
     web_api_incidents_register(srv);
+    web_api_units_register(srv);
     web_ws_init(srv);
     core_sessions_on_end(deps->sessions, session_ended, srv);
     core_sessions_in_use(deps->sessions, session_in_use, srv);
@@ -176,6 +178,7 @@ void web_register_migrations(core_store *st)
     core_auth_register(st);
     disp_journal_register(st);
     disp_incidents_register(st);
+    disp_units_register(st);
 }
 
 int web_server_port(const web_server *srv)

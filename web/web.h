@@ -26,6 +26,8 @@ typedef struct {
     core_sessions *sessions;
     struct gis_city *city; /* NULL without --city */
     struct disp_incidents *incidents;
+    struct disp_units *units; /* the unit registry and its mirror */
+    struct disp_avl *avl;     /* the units' positions; NULL: no units topic positions */
     struct disp_catalogue *catalogue;
     const char *static_dir;
 } web_deps;

@@ -70,6 +70,8 @@ typedef struct ws_client {
     size_t out_bytes;
     int sub_events;
     int sub_incidents;
+    int sub_units;
+    ws_units_view uview; /* the units it holds (ws_units.c) */
     int has_bbox;
     double bbox[4]; /* viewport: west, south, east, north */
     int slot;       /* its bit in the holders of each incident */
@@ -623,8 +625,38 @@ static void viewport_one(const disp_live *l, int gone, void *p)
     }
 }
 
+/* The units in the client's view now (replacing what it held). */
+static void send_units_snapshot(ws_client *c)
+{
+    GBytes *f = ws_units_snapshot(c->srv, &c->uview, c->session, c->has_bbox ? c->bbox : NULL);
+    enqueue(c, f, 0, Q_FORCE);
+    g_bytes_unref(f);
+}
+
+gboolean web_ws__units_tick(gpointer p)
+{
+    web_server *srv = p;
+    srv->units_timer = 0;
+    GHashTable *snippets = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free);
+    for (GList *l = srv->ws_clients; l; l = l->next) {
+        ws_client *c = l->data;
+        if (!c->sub_units || c->closing || !c->session)
+            continue;
+        GBytes *f = ws_units_changes(srv, &c->uview, c->session, c->has_bbox ? c->bbox : NULL,
+                                     srv->units_dirty, snippets);
+        if (f) {
+            enqueue(c, f, 0, 0);
+            g_bytes_unref(f);
+        }
+    }
+    g_hash_table_destroy(snippets);
+    g_hash_table_remove_all(srv->units_dirty);
+    return G_SOURCE_REMOVE;
+}
+
 /* {"type":"viewport","data":{"bbox":[w,s,e,n] or null}}: the incidents that
- * came into view arrive, the ones that left are removed, then the reply. */
+ * came into view arrive, the ones that left are removed, the units in view
+ * come as a new snapshot, then the reply. */
 static void on_viewport(ws_client *c, web_envelope *env)
 {
     json_t *bbox = json_object_get(env->data, "bbox");
@@ -634,15 +666,18 @@ static void on_viewport(ws_client *c, web_envelope *env)
                    "\"data.bbox\" must be [west, south, east, north] in degrees, or null");
         return;
     }
-    if (!c->sub_incidents) {
-        send_error(c, env->id, "not_subscribed", "subscribe to \"incidents\" first");
+    if (!c->sub_incidents && !c->sub_units) {
+        send_error(c, env->id, "not_subscribed", "subscribe to \"incidents\" or \"units\" first");
         return;
     }
     c->has_bbox = !json_is_null(bbox);
     if (c->has_bbox)
         memcpy(c->bbox, b, sizeof b);
     live_pass a = {.c = c};
-    disp_live_foreach(c->srv->deps.incidents, viewport_one, &a);
+    if (c->sub_incidents)
+        disp_live_foreach(c->srv->deps.incidents, viewport_one, &a);
+    if (c->sub_units)
+        send_units_snapshot(c);
     send_text(c, web_envelope_reply("viewport", env->id,
                                     json_pack("{sisisi}", "entered", a.entered, "left", a.left,
                                               "shown", (int)c->shown)));
@@ -652,6 +687,7 @@ static void on_viewport(ws_client *c, web_envelope *env)
 
 #define TOPIC_EVENTS 1
 #define TOPIC_INCIDENTS 2
+#define TOPIC_UNITS 4
 
 static void on_subscribe(ws_client *c, web_envelope *env, int on)
 {
@@ -671,13 +707,16 @@ static void on_subscribe(ws_client *c, web_envelope *env, int on)
             want |= TOPIC_EVENTS;
         else if (name && strcmp(name, "incidents") == 0 && srv->deps.incidents)
             want |= TOPIC_INCIDENTS;
+        else if (name && strcmp(name, "units") == 0 && srv->deps.avl)
+            want |= TOPIC_UNITS;
         else {
-            send_error(c, env->id, "unknown_topic", "unknown topic (known: events, incidents)");
+            send_error(c, env->id, "unknown_topic",
+                       "unknown topic (known: events, incidents, units)");
             return;
         }
     }
-    core_action need[2] = {CORE_ACT_EVENTS_READ, CORE_ACT_INCIDENTS_READ};
-    for (int k = 0; k < 2 && on; k++) {
+    core_action need[3] = {CORE_ACT_EVENTS_READ, CORE_ACT_INCIDENTS_READ, CORE_ACT_UNITS_READ};
+    for (int k = 0; k < 3 && on; k++) {
         if ((want & (1 << k)) && !core_may(c->session, need[k], NULL)) {
             const char *name = core_action_name(need[k]);
             core_sessions_audit_denied(srv->deps.sessions, c->session->username, name,
@@ -702,14 +741,22 @@ static void on_subscribe(ws_client *c, web_envelope *env, int on)
     send_text(c,
               web_envelope_reply(on ? "subscribed" : "unsubscribed", env->id,
                                  json_pack("{sOsI}", "topics", topics, "seq", (json_int_t)last)));
+    if (on && (want & (TOPIC_INCIDENTS | TOPIC_UNITS))) {
+        c->has_bbox = bbox && !json_is_null(bbox);
+        if (c->has_bbox)
+            memcpy(c->bbox, b, sizeof b);
+    }
     if (want & TOPIC_INCIDENTS) {
         c->sub_incidents = on;
         unshow_all(c);
-        c->has_bbox = on && bbox && !json_is_null(bbox);
-        if (c->has_bbox)
-            memcpy(c->bbox, b, sizeof b);
         if (on)
             send_snapshot(c);
+    }
+    if (want & TOPIC_UNITS) {
+        c->sub_units = on;
+        g_hash_table_remove_all(c->uview.shown);
+        if (on)
+            send_units_snapshot(c);
     }
     if (!(want & TOPIC_EVENTS))
         return;
@@ -1003,6 +1050,7 @@ static void on_established(struct lws *wsi, web_server *srv, ws_pss *pss)
     lws_get_peer_simple(wsi, c->peer, sizeof c->peer);
     c->keyed = g_hash_table_new(g_direct_hash, g_direct_equal);
     c->slot = take_slot(srv);
+    ws_units_view_init(&c->uview);
     const char *why;
     c->token = g_strdup(pss->token);
     sodium_memzero(pss->token, sizeof pss->token);
@@ -1034,6 +1082,7 @@ static void on_closed(web_server *srv, ws_pss *pss)
     drop_queue(c);
     unshow_all(c);
     give_slot(srv, c->slot);
+    ws_units_view_clear(&c->uview);
     log_debug("ws.close", "client=%" G_GUINT64_FORMAT, c->id);
     client_unref(c);
 }
@@ -1096,6 +1145,7 @@ void web_ws_init(web_server *srv)
                   queued_metric, srv);
     srv->ws_scratch = g_byte_array_sized_new(LWS_PRE + 2 * BATCH_MAX);
     srv->ws_holders = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+    ws_units_init(srv);
     srv->ws_slot_map = g_array_new(FALSE, TRUE, sizeof(guint64));
     srv->bus_sub = core_bus_subscribe(srv->deps.bus, "", on_bus_event, srv);
     if (srv->deps.incidents)
@@ -1132,6 +1182,7 @@ void web_ws_close_all(web_server *srv, int status, const char *why)
 void web_ws_fini(web_server *srv)
 {
     core_bus_unsubscribe(srv->deps.bus, srv->bus_sub);
+    ws_units_fini(srv);
     if (srv->ws_flush_timer)
         g_source_remove(srv->ws_flush_timer);
     srv->ws_flush_timer = 0;

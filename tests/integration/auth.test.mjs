@@ -28,6 +28,9 @@ const ALLOWED = {
   'calls.create': ['call_taker', 'dispatcher', 'supervisor'],
   'incidents.read': ['call_taker', 'dispatcher', 'supervisor', 'field_unit', 'crew', 'leader'],
   'incidents.update': ['dispatcher', 'supervisor'],
+  'units.read': ['call_taker', 'dispatcher', 'supervisor', 'field_unit', 'crew', 'leader'],
+  'units.manage': ['supervisor', 'operator'],
+  'units.status': ['dispatcher', 'supervisor', 'field_unit', 'crew'],
 };
 const may = (u, action) => ALLOWED[action].includes(u.roles);
 // Agency-owned records: own agency, the joint "command" records, and for a
@@ -38,6 +41,18 @@ function mayReadAgency(u, agency) {
   return u.roles === 'leader' && (u.leads === '*' || (u.leads || '').split(',').includes(agency));
 }
 
+// Units: each agency reads its own (leaders the agencies they lead), the
+// command centre all; operators manage all, supervisors their agency's;
+// dispatchers and supervisors of the command centre set every unit's
+// status, everyone else with units.status their own agency's.
+function mayUnit(u, action, agency) {
+  if (!may(u, action)) return false;
+  if (agency === u.agency) return true;
+  if (action === 'units.manage') return u.roles === 'operator';
+  if (u.agency === 'command') return action === 'units.read' || ['dispatcher', 'supervisor'].includes(u.roles);
+  return u.roles === 'leader' && (u.leads === '*' || (u.leads || '').split(',').includes(agency));
+}
+
 const sql = (state, q) => execFileSync('sqlite3', ['-batch', path.join(state, 'citycmd.db'), q], { encoding: 'utf8' }).trim();
 const bearer = (token) => ({ authorization: token ? `Bearer ${token}` : null });
 
@@ -45,6 +60,7 @@ describe('the role × agency × action matrix', () => {
   let s;
   const users = [];
   const entries = {}; // agency -> journal entry id
+  const units = {}; // agency -> unit id
   let auditorToken;
 
   before(async () => {
@@ -68,6 +84,11 @@ describe('the role × agency × action matrix', () => {
       u.id = r.body.user.id;
     }));
     for (const u of users) u.token = await login(s.url, u.username, PW);
+    for (const agency of ['police', 'fire', 'ems', 'command', 'government']) {
+      const r = await post(s.url, '/api/v1/units', { call_sign: `${agency}-01`, kind: 'command_car', agency }, bearer(opToken));
+      assert.equal(r.status, 201, r.text);
+      units[agency] = r.body.unit.id;
+    }
     auditorToken = users.find((u) => u.username === 'auditor.command').token;
     for (const agency of ['police', 'fire', 'ems', 'command']) {
       const author = users.find((u) => u.username === `dispatcher.${agency}`);
@@ -112,6 +133,29 @@ describe('the role × agency × action matrix', () => {
         { username: `new.${u.id}`, agency: 'fire', roles: 'crew', password: PW }, h), 201);
       check('PATCH /api/v1/users/{id}', 'users.manage', await request(s.url, 'PATCH',
         `/api/v1/users/${created.status === 201 ? created.body.user.id : 1}`, { disabled: true }, h), 200);
+
+      // Units: the registry by role, each unit by its agency.
+      const ul2 = check('GET /api/v1/units', 'units.read', await get(s.url, '/api/v1/units', h), 200);
+      if (ul2.status === 200) {
+        for (const agency of Object.keys(units)) {
+          assert.equal(ul2.body.units.some((x) => x.agency === agency), mayUnit(u, 'units.read', agency), `${u.username} lists ${agency} units`);
+        }
+      }
+      const own = { call_sign: `own-${u.id}`, kind: 'patrol_car', agency: u.agency };
+      check('POST /api/v1/units', 'units.manage', await post(s.url, '/api/v1/units', own, h), 201);
+      for (const [agency, id] of Object.entries(units)) {
+        for (const [action, body] of [['units.read'], ['units.status', { status: 'on_patrol' }], ['units.manage', { station: `by ${u.username}` }]]) {
+          const r = body ? await request(s.url, 'PATCH', `/api/v1/units/${id}`, body, h) : await get(s.url, `/api/v1/units/${id}`, h);
+          if (mayUnit(u, action, agency)) {
+            assert.equal(r.status, 200, `${u.username} ${action} on the ${agency} unit: ${r.status} ${r.text.slice(0, 200)}`);
+            allowed++;
+          } else {
+            assert.equal(r.status, 403, `${u.username} must not ${action} the ${agency} unit (${r.status})`);
+            denials.push(action);
+            denied++;
+          }
+        }
+      }
 
       // Agency-owned records: each entry is readable by its agency, the
       // joint ones by all, led agencies by their leaders.
@@ -224,6 +268,8 @@ describe('without a session', () => {
       ['POST', '/api/v1/users'], ['PATCH', '/api/v1/users/1'], ['GET', '/metrics'],
       ['GET', '/api/v1/city'], ['GET', '/api/v1/gis/reverse?lon=1&lat=1'], ['GET', '/tiles/base/0/0/0.mvt'],
       ['GET', '/api/v1/sessions/current'], ['DELETE', '/api/v1/sessions/current'],
+      ['GET', '/api/v1/units'], ['GET', '/api/v1/units/1'], ['POST', '/api/v1/units'], ['PATCH', '/api/v1/units/1'],
+      ['DELETE', '/api/v1/units/1'], ['POST', '/api/v1/units/import'],
     ];
     for (const [m, p] of closed) {
       for (const auth of [null, 'Bearer not-a-real-token-at-all', 'Basic dXNlcjpwYXNz']) {

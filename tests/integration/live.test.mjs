@@ -115,7 +115,7 @@ describe('the incidents topic', () => {
     await c.next((m) => m.type === 'hello');
     c.send({ type: 'viewport', id: 1, data: { bbox: around(EAST) } });
     assert.equal((await c.next((m) => m.type === 'error')).error.code, 'not_subscribed');
-    c.send({ type: 'subscribe', id: 2, data: { topics: ['incidents', 'units'] } });
+    c.send({ type: 'subscribe', id: 2, data: { topics: ['incidents', 'bogus'] } });
     const e = await c.next((m) => m.type === 'error');
     assert.equal(e.error.code, 'unknown_topic');
     assert.match(e.error.message, /incidents/);
