@@ -95,6 +95,8 @@ static const opt options[] = {
      "on SIGTERM, how long to finish pending work before exiting"},
     {"ws-units-interval", T_INT, F(ws_units_interval), "250", 20, 10000, "MS",
      "how often a WebSocket client gets the units that moved in its view"},
+    {"history-days", T_INT, F(history_days), "7", 1, 3650, "DAYS",
+     "how long the units' positions are kept (positions.db in --state)"},
     {"gps-osmand", T_STR, F(gps_osmand), NULL, 0, 0, "HOST:PORT",
      "listen for OsmAnd / Traccar Client positions over HTTP (port 5055 by convention)"},
     {"gps-gt06", T_STR, F(gps_gt06), NULL, 0, 0, "HOST:PORT",

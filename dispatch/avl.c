@@ -149,6 +149,12 @@ disp_avl_verdict disp_avl_report(disp_avl *a, const disp_gps_fix *fix, int64_t n
 {
     const char *agency = "";
     int64_t unit = a->lookup ? a->lookup(fix->device, &agency, a->lookup_user) : 0;
+    return disp_avl_report_unit(a, unit, agency, fix, now_ms);
+}
+
+disp_avl_verdict disp_avl_report_unit(disp_avl *a, int64_t unit, const char *agency,
+                                      const disp_gps_fix *fix, int64_t now_ms)
+{
     disp_avl_verdict v = DISP_AVL_UNKNOWN_DEVICE;
     entry *e = NULL;
     if (unit > 0) {

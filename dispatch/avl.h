@@ -59,6 +59,10 @@ void disp_avl_free(disp_avl *a); /* accepts NULL */
 
 /* Does a unit have this device? (Teltonika's handshake asks.) */
 int disp_avl_known(disp_avl *a, const char *device);
+/* A position reported for a unit directly (a field unit's phone, signed
+ * in): the same filters, without the device lookup. */
+disp_avl_verdict disp_avl_report_unit(disp_avl *a, int64_t unit_id, const char *agency,
+                                      const disp_gps_fix *fix, int64_t now_ms);
 /* One report from a device, received now_ms. */
 disp_avl_verdict disp_avl_report(disp_avl *a, const disp_gps_fix *fix, int64_t now_ms);
 

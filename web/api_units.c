@@ -37,7 +37,7 @@ static void ctx_free(unit_ctx *c)
 }
 
 /* The {id} of the path ("U-12" or "12"); replies 400 otherwise. */
-static int unit_id(web_req *req, int64_t *id)
+int web_unit_path_id(web_req *req, int64_t *id)
 {
     const char *p = web_param(&req->params, "id");
     const char *digits = p && p[0] == 'U' && p[1] == '-' ? p + 2 : p;
@@ -147,7 +147,7 @@ static void got(int rc, json_t *unit, void *arg)
 static void unit_get(web_req *req)
 {
     int64_t id;
-    if (unit_id(req, &id))
+    if (web_unit_path_id(req, &id))
         return;
     unit_ctx *c = ctx_new(req);
     int rc = disp_unit_get(req->srv->deps.units, id, got, c);
@@ -246,7 +246,7 @@ static int may_change(web_req *req, const json_t *body, const char *agency)
 static void unit_update(web_req *req)
 {
     int64_t id;
-    if (unit_id(req, &id))
+    if (web_unit_path_id(req, &id))
         return;
     json_t *body = web_req_json(req);
     if (!body)
@@ -279,7 +279,7 @@ static void unit_update(web_req *req)
 static void unit_remove(web_req *req)
 {
     int64_t id;
-    if (unit_id(req, &id))
+    if (web_unit_path_id(req, &id))
         return;
     const disp_unit_info *u = disp_units_get(req->srv->deps.units, id);
     if (!u) {

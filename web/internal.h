@@ -109,6 +109,8 @@ void web_reply_invalid(web_req *req, const char *field, const char *message);
 /* The {id} of the path as a positive integer; replies 400 naming `what` and
  * returns -1 otherwise. */
 int web_path_id(web_req *req, const char *what, int64_t *id);
+/* The {id} of a unit path ("U-12" or "12"); replies 400 and returns -1 otherwise (api_units.c). */
+int web_unit_path_id(web_req *req, int64_t *id);
 /* Replies 403 and records actor's denied attempt in the audit trail. */
 void web_reply_forbidden(web_req *req, const char *actor, const char *action, const char *object);
 
@@ -153,6 +155,7 @@ void web_api_register(web_server *srv);
 void web_api_gis_register(web_server *srv);
 void web_api_incidents_register(web_server *srv);
 void web_api_units_register(web_server *srv);
+void web_api_avl_register(web_server *srv);
 /* Adds routes (a static array: the router keeps pointers into it). */
 void web_routes_add(web_server *srv, const web_route *routes, size_t n);
 

@@ -17,6 +17,7 @@
 #include "../core/log.h"
 #include "../dispatch/dispatch.h"
 #include "../dispatch/avl.h"
+#include "../dispatch/history.h"
 #include "../dispatch/units.h"
 #include "demo.h"
 #include "gps.h"
@@ -49,6 +50,7 @@ typedef struct {
     disp_incidents *incidents;
     disp_units *units;
     disp_avl *avl;
+    disp_history *history;
     web_gps *gps;
     web_server *web;
     web_demo *demo;
@@ -140,6 +142,11 @@ static int64_t unit_of_device(const char *device, const char **agency, void *use
     return u->id;
 }
 
+static void keep_position(const disp_avl_pos *p, void *user)
+{
+    disp_history_add(user, p);
+}
+
 /* The tracker listeners: as configured; the demo also listens on the
  * conventional ports (or any free ones when those are taken). */
 static int start_gps(app *a, char **err)
@@ -227,6 +234,13 @@ static int start(app *a, const char *argv0)
     disp_incidents_start_timers(a->incidents, a->cfg.alarm_unassigned, a->cfg.alarm_arrival);
     a->units = disp_units_new(a->store, a->bus, a->cfg.agencies);
     a->avl = disp_avl_new(unit_of_device, a->units);
+    a->history = disp_history_new(a->cfg.state_dir, a->cfg.history_days, a->loop, &err);
+    if (!a->history) {
+        fprintf(stderr, "citycmd: position history: %s\n", err);
+        g_free(err);
+        return 1;
+    }
+    disp_avl_watch(a->avl, keep_position, a->history);
     if (start_gps(a, &err)) {
         fprintf(stderr, "citycmd: %s\n", err);
         g_free(err);
@@ -245,6 +259,7 @@ static int start(app *a, const char *argv0)
                      .incidents = a->incidents,
                      .units = a->units,
                      .avl = a->avl,
+                     .history = a->history,
                      .catalogue = a->catalogue,
                      .static_dir = www};
     a->web = web_server_new(&deps, &err);
@@ -277,6 +292,7 @@ static void stop(app *a)
     web_server_free(a->web);
     core_sessions_free(a->sessions);
     disp_avl_free(a->avl);
+    disp_history_free(a->history);
     disp_units_free(a->units);
     disp_incidents_free(a->incidents);
     disp_catalogue_free(a->catalogue);

@@ -106,6 +106,7 @@ web_server *web_server_new(const web_deps *deps, char **err)
     web_api_gis_register(srv);
     web_api_incidents_register(srv);
     web_api_units_register(srv);
+    web_api_avl_register(srv);
     web_ws_init(srv);
     core_sessions_on_end(deps->sessions, session_ended, srv);
     core_sessions_in_use(deps->sessions, session_in_use, srv);

@@ -238,6 +238,48 @@ describe('trackers through every protocol to the viewports that hold them', () =
     w.c.ws.close();
   });
 
+  test('a field unit\'s phone reports its own position; the track of the last hour comes back in order', async () => {
+    const state = s.stateDir;
+    addUser(state, { username: 'amb.phone', password: 'field password 1', roles: 'field_unit', agency: 'ems' });
+    addUser(state, { username: 'pol.phone', password: 'field password 2', roles: 'field_unit', agency: 'police' });
+    // The running server picks the new users up from the store.
+    const amb = await waitFor(async () => login(s.url, 'amb.phone', 'field password 1').catch(() => null), { what: 'login' });
+    const pol = await login(s.url, 'pol.phone', 'field password 2');
+    const id = units['phone-1'];
+    const at = new Date(Date.now() + 55000).toISOString(); // after the positions the tests above sent
+    let r = await post(s.url, `/api/v1/units/${id}/position`, { lon: 7.42905, lat: 43.74321, accuracy_m: 8, speed_kmh: 20, course: 10, at }, bearer(amb));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.verdict, 'accepted');
+    r = await post(s.url, `/api/v1/units/${id}/position`, { lon: 7.42906, lat: 43.74322, at }, bearer(amb));
+    assert.equal(r.status, 422);
+    assert.equal(r.body.verdict, 'outdated');
+    r = await post(s.url, `/api/v1/units/${id}/position`, { lon: 7.4291, lat: 91 }, bearer(amb));
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.field, 'lat');
+    r = await post(s.url, `/api/v1/units/${id}/position`, { lon: 7.4291, lat: 43.7 }, bearer(pol));
+    assert.equal(r.status, 403, 'another agency\'s unit');
+    assert.equal((await post(s.url, '/api/v1/units/U-99999/position', { lon: 7.4, lat: 43.7 }, bearer(amb))).status, 404);
+
+    // The track: every accepted position of the unit, oldest first.
+    const from = new Date(Date.now() - 3600e3).toISOString(), to = new Date(Date.now() + 3600e3).toISOString();
+    const track = await waitFor(async () => {
+      const t = await fetch(`${s.url}/api/v1/units/${id}/track?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`, { headers: bearer(token) });
+      const body = await t.json();
+      return body.positions && body.positions.some((p) => Math.abs(p.lat - 43.74321) < 1e-9) ? body : null;
+    }, { what: 'the phone position in the track' });
+    assert.equal(track.unit, id);
+    const times = track.positions.map((p) => Date.parse(p.at));
+    assert.deepEqual(times, [...times].sort((x, y) => x - y), 'oldest first');
+    assert.ok(track.positions.length >= 54, `${track.positions.length} positions`); // 3 + 2 + 50 from the tests above, and this one
+    assert.equal(track.positions.at(-1).speed_kmh, 20, JSON.stringify(track.positions.slice(-3)));
+    const few = await (await fetch(`${s.url}/api/v1/units/${id}/track?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&limit=5`, { headers: bearer(token) })).json();
+    assert.equal(few.positions.length, 5);
+    assert.equal(few.truncated, true);
+    const bad = await fetch(`${s.url}/api/v1/units/${id}/track?from=yesterday`, { headers: bearer(token) });
+    assert.equal(bad.status, 400);
+    assert.equal((await fetch(`${s.url}/api/v1/units/${id}/track`, { headers: bearer(pol) })).status, 403);
+  });
+
   test('garbage on a tracker port closes that connection and nothing else', async () => {
     const d = await tcp(portOf(s, 'gt06'));
     d.send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(20)));
