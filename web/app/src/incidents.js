@@ -519,12 +519,14 @@ async function submitNote(e) {
   if (await patchIncident(st.selected, { note: input.value })) input.value = '';
 }
 
-function showTab(name) {
+// The work panel's tabs: the incident, the call form, the units' board.
+export function showTab(name) {
   document.querySelectorAll('.work .tabs [data-tab]').forEach((b) => {
-    b.setAttribute('aria-selected', String(b.dataset.tab === name));
+    const on = b.dataset.tab === name;
+    b.setAttribute('aria-selected', String(on));
+    const pane = document.getElementById(b.getAttribute('aria-controls'));
+    if (pane) pane.hidden = !on;
   });
-  $('incident-detail').hidden = name !== 'detail';
-  $('call-form').hidden = name !== 'call';
 }
 
 // ---- the call taker's form ----

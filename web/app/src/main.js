@@ -1,5 +1,6 @@
 // The citycmd shell: sign-in, connection state, live event feed, duty
-// journal, the city map and the dispatcher's console (incidents.js).
+// journal, the city map, the dispatcher's console (incidents.js) and the
+// units' board (units.js).
 import './style.css';
 import { Connection } from './connection.js';
 import { auth, api, signIn, signOut, resume, stillSignedIn } from './auth.js';
@@ -8,6 +9,9 @@ import { CityMap, mapState } from './map.js';
 import {
   initConsole, startConsole, stopConsole, consoleEvent, consoleLive, consoleTopics, relabelConsole, setClockSkew,
 } from './incidents.js';
+import {
+  initUnits, startUnits, stopUnits, unitsLive, unitsEvent, unitsTopics, relabelUnits, setUnitsClockSkew,
+} from './units.js';
 
 const FEED_MAX = 200;
 const $ = (id) => document.getElementById(id);
@@ -160,9 +164,10 @@ function enter(user) {
   cityMap = new CityMap(document.querySelector('.panel.map'));
   cityMap.start();
   startConsole({ map: cityMap, user });
+  startUnits({ map: cityMap, user });
   conn = new Connection({
     token: auth.token,
-    topics: consoleTopics(),
+    topics: [...consoleTopics(), ...unitsTopics(user)],
     onState: showState,
     onHello: (h) => { $('server-version').textContent = `citycmd ${h.version}`; },
     onEvent: (ev) => {
@@ -171,9 +176,10 @@ function enter(user) {
         addJournalEntry({ id: ev.data.id, at: ev.at, kind: ev.data.kind, text: ev.data.text });
       }
       consoleEvent(ev);
+      unitsEvent(ev);
     },
-    onMessage: consoleLive,
-    onClock: setClockSkew,
+    onMessage: (msg) => { consoleLive(msg); unitsLive(msg); },
+    onClock: (ms) => { setClockSkew(ms); setUnitsClockSkew(ms); },
     // After a close, go on reconnecting unless the session is over.
     onClosed: async () => stillSignedIn(),
   });
@@ -186,6 +192,7 @@ function enter(user) {
 function leave(reason) {
   if (conn) conn.stop();
   conn = null;
+  stopUnits();
   stopConsole();
   cityMap?.stop();
   cityMap = null;
@@ -236,10 +243,12 @@ async function init() {
     $('lang').textContent = currentLang() === 'zh' ? 'English' : '中文';
     if (auth.user) showUser(auth.user);
     relabelConsole();
+    relabelUnits();
   });
   $('journal-form').addEventListener('submit', submitJournal);
   initMapControls();
   initConsole();
+  initUnits();
   $('login-form').addEventListener('submit', submitLogin);
   $('logout').addEventListener('click', logout);
   auth.onLost = (reason) => leave(reason);

@@ -3,7 +3,9 @@
 // fonts, Chinese and Latin alike), a dark command-centre style and a light
 // daytime one, a layer switcher with the service districts, a search box,
 // a click that says where a point is (its nearest address and districts),
-// and the open incidents as coloured circles on top.
+// the open incidents as coloured circles on top, the units above them
+// (a symbol per kind, ringed in the colour of the unit's primary status,
+// with an arrow for its heading) and the track of the selected unit.
 import 'ol/ol.css';
 import Map from 'ol/Map.js';
 import View from 'ol/View.js';
@@ -17,8 +19,10 @@ import VectorLayer from 'ol/layer/Vector.js';
 import VectorSource from 'ol/source/Vector.js';
 import Feature from 'ol/Feature.js';
 import Point from 'ol/geom/Point.js';
+import LineString from 'ol/geom/LineString.js';
+import MultiPoint from 'ol/geom/MultiPoint.js';
 import { fromLonLat, toLonLat, transformExtent } from 'ol/proj.js';
-import { Style, Fill, Stroke, Text, Circle } from 'ol/style.js';
+import { Style, Fill, Stroke, Text, Circle, Icon } from 'ol/style.js';
 import { api } from './auth.js';
 import { t } from './i18n.js';
 
@@ -182,6 +186,179 @@ function incidentStyle(feature, blink) {
   return styles;
 }
 
+// ---- unit symbols ----
+
+// A unit is a rounded square in its service's colour with a short label of
+// its kind, ringed in the colour of its primary status; the board draws the
+// same symbol in CSS from these colours.
+export const UNIT_KINDS = {
+  engine: { label: 'E', fill: '#d7301f', text: '#ffffff' },
+  ladder: { label: 'L', fill: '#d7301f', text: '#ffffff' },
+  rescue: { label: 'R', fill: '#d7301f', text: '#ffffff' },
+  tanker: { label: 'TK', fill: '#d7301f', text: '#ffffff' },
+  hazmat: { label: 'HZ', fill: '#d7301f', text: '#ffffff' },
+  ambulance: { label: 'A', fill: '#ffffff', text: '#1a7f37', border: '#1a7f37' },
+  patrol_car: { label: 'P', fill: '#1f5bd8', text: '#ffffff' },
+  motorcycle: { label: 'M', fill: '#1f5bd8', text: '#ffffff' },
+  traffic_car: { label: 'TR', fill: '#1f5bd8', text: '#ffffff' },
+  tow_truck: { label: 'T', fill: '#f59e0b', text: '#1b1300' },
+  water_crew: { label: 'W', fill: '#0bb4d6', text: '#00222a' },
+  gas_crew: { label: 'G', fill: '#facc15', text: '#2a2200' },
+  command_car: { label: 'C', fill: '#8b5cf6', text: '#ffffff' },
+};
+const UNIT_OTHER = { label: '?', fill: '#6e7781', text: '#ffffff' };
+export const PRIMARY_COLORS = {
+  available: '#2ea043', conditionally_available: '#f0a020', not_available: '#e5484d',
+};
+const PRIMARY_OTHER = '#8b949e';
+export const unitKind = (kind) => UNIT_KINDS[kind] || UNIT_OTHER;
+export const primaryColor = (primary) => PRIMARY_COLORS[primary] || PRIMARY_OTHER;
+
+const UNIT_THEMES = {
+  dark: { halo: '#0b1118', label: '#e6edf3', arrow: '#ffffff', arrowLine: '#0b1118', track: '#ffd166', selected: '#58a6ff' },
+  light: { halo: '#ffffff', label: '#1f2328', arrow: '#1f2328', arrowLine: '#ffffff', track: '#c2410c', selected: '#1e5bb8' },
+};
+const SYMBOL = { body: 20, gap: 1.5, ring: 3 }; // px: the square, the halo between it and the ring, the ring
+const SYMBOL_SIZE = 32;
+const ARROW_SIZE = 64;
+
+function canvasOf(size) {
+  const dpr = Math.max(1, Math.round(window.devicePixelRatio || 1));
+  const c = document.createElement('canvas');
+  c.width = size * dpr;
+  c.height = size * dpr;
+  const ctx = c.getContext('2d');
+  ctx.scale(dpr, dpr);
+  return { c, ctx, dpr };
+}
+
+function roundRect(ctx, x, y, w, h, r) {
+  ctx.beginPath();
+  ctx.moveTo(x + r, y);
+  ctx.arcTo(x + w, y, x + w, y + h, r);
+  ctx.arcTo(x + w, y + h, x, y + h, r);
+  ctx.arcTo(x, y + h, x, y, r);
+  ctx.arcTo(x, y, x + w, y, r);
+  ctx.closePath();
+}
+
+const iconCache = new Map();
+
+// The symbol of a kind and primary status in a theme (drawn once, kept).
+function unitIcon(kind, primary, theme) {
+  const key = `s|${kind}|${primary}|${theme}`;
+  let icon = iconCache.get(key);
+  if (icon) return icon;
+  const k = unitKind(kind);
+  const th = UNIT_THEMES[theme];
+  const ring = primaryColor(primary);
+  const { c, ctx, dpr } = canvasOf(SYMBOL_SIZE);
+  const mid = SYMBOL_SIZE / 2;
+  const outer = SYMBOL.body / 2 + SYMBOL.gap + SYMBOL.ring;
+  // The ring, then the halo that parts it from the body, then the body.
+  roundRect(ctx, mid - outer - 0.5, mid - outer - 0.5, 2 * outer + 1, 2 * outer + 1, 8);
+  ctx.fillStyle = th.halo;
+  ctx.fill();
+  roundRect(ctx, mid - outer, mid - outer, 2 * outer, 2 * outer, 7.5);
+  ctx.fillStyle = ring;
+  ctx.fill();
+  const inner = SYMBOL.body / 2 + SYMBOL.gap;
+  roundRect(ctx, mid - inner, mid - inner, 2 * inner, 2 * inner, 5.5);
+  ctx.fillStyle = th.halo;
+  ctx.fill();
+  const b = SYMBOL.body / 2;
+  roundRect(ctx, mid - b, mid - b, 2 * b, 2 * b, 4);
+  ctx.fillStyle = k.fill;
+  ctx.fill();
+  if (k.border) {
+    roundRect(ctx, mid - b + 1, mid - b + 1, 2 * b - 2, 2 * b - 2, 3);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = k.border;
+    ctx.stroke();
+  }
+  ctx.fillStyle = k.text;
+  ctx.font = `bold ${k.label.length > 1 ? 10 : 13}px system-ui, sans-serif`;
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  ctx.fillText(k.label, mid, mid + 0.5);
+  // What the style draws, for the tests and the curious.
+  Object.assign(c.dataset, { role: 'unit-symbol', kind, primary, ring, fill: k.fill, label: k.label });
+  icon = new Icon({ img: c, scale: 1 / dpr, declutterMode: 'obstacle' });
+  iconCache.set(key, icon);
+  return icon;
+}
+
+// The heading: a small arrow outside the symbol, pointing up before the
+// style rotates it by the course.
+function arrowCanvas(theme) {
+  const key = `a|${theme}`;
+  let c = iconCache.get(key);
+  if (c) return c;
+  const th = UNIT_THEMES[theme];
+  ({ c } = canvasOf(ARROW_SIZE));
+  const ctx = c.getContext('2d');
+  const mid = ARROW_SIZE / 2;
+  ctx.beginPath();
+  ctx.moveTo(mid, 2);
+  ctx.lineTo(mid + 6, 12);
+  ctx.lineTo(mid, 9.5);
+  ctx.lineTo(mid - 6, 12);
+  ctx.closePath();
+  ctx.lineJoin = 'round';
+  ctx.lineWidth = 2.5;
+  ctx.strokeStyle = th.arrowLine;
+  ctx.stroke();
+  ctx.fillStyle = th.arrow;
+  ctx.fill();
+  c.dataset.role = 'unit-heading';
+  iconCache.set(key, c);
+  return c;
+}
+
+function unitStyle(feature, resolution) {
+  const u = feature.get('unit');
+  const th = UNIT_THEMES[mapState.theme];
+  const selected = feature.get('selected');
+  const styles = [];
+  if (selected) {
+    styles.push(new Style({
+      image: new Circle({ radius: 23, stroke: new Stroke({ color: th.selected, width: 3 }), declutterMode: 'obstacle' }),
+      zIndex: 1,
+    }));
+  }
+  if (Number.isFinite(u.course)) {
+    const c = arrowCanvas(mapState.theme);
+    const dpr = c.width / ARROW_SIZE;
+    styles.push(new Style({
+      image: new Icon({ img: c, scale: 1 / dpr, rotation: (u.course * Math.PI) / 180, declutterMode: 'obstacle' }),
+      zIndex: 2,
+    }));
+  }
+  styles.push(new Style({
+    image: unitIcon(u.kind, u.primary, mapState.theme),
+    // Call signs once the map is close enough to read them (zoom 15 on).
+    text: resolution < 5 && u.call_sign ? new Text({
+      text: u.call_sign, offsetY: 24, font: `bold 11px ${FONT}`,
+      fill: new Fill({ color: th.label }), stroke: new Stroke({ color: th.halo, width: 3 }),
+    }) : undefined,
+    zIndex: selected ? 10 : 3,
+  }));
+  return styles;
+}
+
+function trackStyle(feature) {
+  const th = UNIT_THEMES[mapState.theme];
+  if (feature.getGeometry() instanceof MultiPoint) {
+    return new Style({
+      image: new Circle({ radius: 3, fill: new Fill({ color: th.track }), stroke: new Stroke({ color: th.halo, width: 1 }) }),
+    });
+  }
+  return [
+    new Style({ stroke: new Stroke({ color: th.halo, width: 6, lineCap: 'round', lineJoin: 'round' }) }),
+    new Style({ stroke: new Stroke({ color: th.track, width: 3, lineCap: 'round', lineJoin: 'round' }) }),
+  ];
+}
+
 export class CityMap {
   constructor(el) {
     this.el = el;
@@ -196,7 +373,24 @@ export class CityMap {
       updateWhileAnimating: true,
       updateWhileInteracting: true,
     });
+    // The units above the incidents, and the selected unit's track between.
+    this.unitSource = new VectorSource();
+    this.unitLayer = new VectorLayer({
+      source: this.unitSource,
+      style: unitStyle,
+      zIndex: 20,
+      declutter: 'units',
+      updateWhileAnimating: true,
+      updateWhileInteracting: true,
+    });
+    this.trackSource = new VectorSource();
+    this.trackLayer = new VectorLayer({ source: this.trackSource, style: trackStyle, zIndex: 15 });
     this.onIncidentClick = null; // (id) => …
+    this.onUnitClick = null; // (id) => …
+    this.selectedUnit = null;
+    this.trackLine = null; // the selected unit's track: a line and its positions
+    this.trackPoints = null;
+    this.trackLast = -Infinity; // ms of its newest position
     this.onUseLocation = null; // ({ lon, lat, text }) => …
     this.pickOnce = null; // the next click is a location for the call form
   }
@@ -228,7 +422,7 @@ export class CityMap {
     this.popup = new Overlay({ element: this.el.querySelector('.map-popup'), autoPan: true, positioning: 'bottom-center', offset: [0, -10] });
     this.map = new Map({
       target,
-      layers: [this.layer, this.incidentLayer],
+      layers: [this.layer, this.incidentLayer, this.trackLayer, this.unitLayer],
       overlays: [this.popup],
       controls: defaultControls({ attributionOptions: { collapsible: false } }),
       view: new View({ center: fromLonLat(city.center), zoom: 15, minZoom: 11, maxZoom: 20, extent, constrainOnlyCenter: true }),
@@ -236,7 +430,7 @@ export class CityMap {
     this.map.on('singleclick', (e) => this.clicked(e));
     this.map.on('pointermove', (e) => {
       if (e.dragging) return;
-      target.style.cursor = this.incidentAt(e.pixel) ? 'pointer' : '';
+      target.style.cursor = this.unitAt(e.pixel) || this.incidentAt(e.pixel) ? 'pointer' : '';
     });
     window.citycmdMap = this;
     return true;
@@ -253,6 +447,8 @@ export class CityMap {
     this.el.classList.toggle('light', mapState.theme === 'light');
     this.layer?.changed();
     this.incidentLayer.changed();
+    this.unitLayer.changed();
+    this.trackLayer.changed();
   }
 
   incidentAt(pixel) {
@@ -262,7 +458,14 @@ export class CityMap {
     }) || null;
   }
 
-  // A click on an incident selects it; in pick mode a click is the call's
+  unitAt(pixel) {
+    if (!this.map) return null;
+    return this.map.forEachFeatureAtPixel(pixel, (f) => f, {
+      layerFilter: (l) => l === this.unitLayer, hitTolerance: 2,
+    }) || null;
+  }
+
+  // A click on a unit or an incident selects it; in pick mode a click is the call's
   // location; anywhere else it says where the point is.
   async clicked(e) {
     if (this.pickOnce) {
@@ -271,6 +474,12 @@ export class CityMap {
       const [lon, lat] = toLonLat(e.coordinate);
       const where = await this.where(lon, lat);
       pick({ lon, lat, text: where ? where.text : '' });
+      return;
+    }
+    const u = this.unitAt(e.pixel);
+    if (u && this.onUnitClick) {
+      this.popup.setPosition(undefined);
+      this.onUnitClick(u.getId());
       return;
     }
     const f = this.incidentAt(e.pixel);
@@ -371,6 +580,117 @@ export class CityMap {
     const f = this.incidentSource.getFeatureById(id);
     if (!f || !this.map) return;
     this.map.getView().animate({ center: f.getGeometry().getCoordinates(), duration: 300 });
+  }
+
+  // ---- units ----
+
+  // Adds, moves or restyles a unit; one without a position leaves the map.
+  // True when the unit is the selected one and its track grew.
+  setUnit(u) {
+    if (!Number.isFinite(u.lon) || !Number.isFinite(u.lat)) {
+      this.removeUnit(u.id);
+      return false;
+    }
+    const at = fromLonLat([u.lon, u.lat]);
+    let f = this.unitSource.getFeatureById(u.id);
+    if (!f) {
+      f = new Feature({ geometry: new Point(at), unit: u, selected: this.selectedUnit === u.id });
+      f.setId(u.id);
+      this.unitSource.addFeature(f);
+    } else {
+      const g = f.getGeometry();
+      const [x, y] = g.getCoordinates();
+      if (x !== at[0] || y !== at[1]) g.setCoordinates(at);
+      f.set('unit', u);
+    }
+    // The selected unit's track grows as it moves.
+    const fix = Date.parse(u.fix_at);
+    if (this.selectedUnit === u.id && this.trackLine && fix > this.trackLast) {
+      this.trackLast = fix;
+      this.trackLine.getGeometry().appendCoordinate(at);
+      this.trackPoints.getGeometry().appendPoint(new Point(at));
+      return true;
+    }
+    return false;
+  }
+
+  removeUnit(id) {
+    const f = this.unitSource.getFeatureById(id);
+    if (f) this.unitSource.removeFeature(f);
+  }
+
+  clearUnits() {
+    this.unitSource.clear();
+    this.setTrack(null);
+    this.selectedUnit = null;
+  }
+
+  unitCount() {
+    return this.unitSource.getFeatures().length;
+  }
+
+  // [lon, lat] of a unit's symbol, or null.
+  unitPosition(id) {
+    const f = this.unitSource.getFeatureById(id);
+    return f ? toLonLat(f.getGeometry().getCoordinates()) : null;
+  }
+
+  // What the style draws for a unit at the present zoom: the symbol's kind
+  // label, body and ring colours, the heading arrow's rotation (degrees,
+  // null: none) and the call sign label (null: none).
+  unitSymbol(id) {
+    const f = this.unitSource.getFeatureById(id);
+    if (!f) return null;
+    const resolution = this.map ? this.map.getView().getResolution() : 1;
+    const styles = unitStyle(f, resolution);
+    const out = { arrow: null, label: null, selected: Boolean(f.get('selected')) };
+    for (const s of styles) {
+      const img = s.getImage();
+      const canvas = img && img.getImage ? img.getImage(1) : null;
+      if (canvas && canvas.dataset && canvas.dataset.role === 'unit-symbol') {
+        Object.assign(out, { ...canvas.dataset });
+        out.label = s.getText() ? s.getText().getText() : null;
+      } else if (canvas && canvas.dataset && canvas.dataset.role === 'unit-heading') {
+        out.arrow = Math.round((img.getRotation() * 180) / Math.PI);
+      }
+    }
+    return out;
+  }
+
+  // The selected unit has a ring of the accent colour (null: none).
+  selectUnit(id) {
+    this.selectedUnit = id;
+    for (const f of this.unitSource.getFeatures()) {
+      const on = f.getId() === id;
+      if (Boolean(f.get('selected')) !== on) f.set('selected', on);
+    }
+  }
+
+  // Centres the map on a unit without changing the zoom.
+  showUnit(id) {
+    const f = this.unitSource.getFeatureById(id);
+    if (!f || !this.map) return;
+    this.map.getView().animate({ center: f.getGeometry().getCoordinates(), duration: 300 });
+  }
+
+  // The track of the selected unit: positions [{lon, lat, at}] oldest
+  // first, as a line with a dot at each position (null: none).
+  setTrack(positions) {
+    this.trackSource.clear();
+    this.trackLine = null;
+    this.trackPoints = null;
+    this.trackLast = -Infinity;
+    if (!positions) return;
+    const coords = positions.map((p) => fromLonLat([p.lon, p.lat]));
+    this.trackLine = new Feature({ geometry: new LineString(coords) });
+    this.trackPoints = new Feature({ geometry: new MultiPoint(coords) });
+    this.trackLast = positions.length ? Date.parse(positions[positions.length - 1].at) : -Infinity;
+    this.trackSource.addFeatures([this.trackLine, this.trackPoints]);
+  }
+
+  // [[lon, lat]…] of the drawn track.
+  trackCoordinates() {
+    return this.trackLine ? this.trackLine.getGeometry().getCoordinates().map((c) => toLonLat(c)) : [];
   }
 
   async search(q) {
