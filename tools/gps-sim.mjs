@@ -12,6 +12,8 @@
 // its own TCP connection (login or handshake first, acknowledgements read,
 // reconnected with backoff when closed); OsmAnd goes over HTTP keep-alive.
 // Devices: IMEIs 86000000000NNNN (GT06, Teltonika), sim-NNNN (OsmAnd).
+// With --units the fleet is the server's own: every unit with a tracker
+// drives, a 15-digit device as GT06 or Teltonika, any other over OsmAnd.
 //
 // Replay mode: a recorded track (a JSON array of {"point":"POINT(lon lat)",
 // "time":"YYYY-MM-DD HH:MM:SS+zzzz"}, as ../shared/data/gps/x0001-001.json)
@@ -31,7 +33,7 @@ import net from 'node:net';
 import { readFileSync } from 'node:fs';
 
 const USAGE = `usage: node tools/gps-sim.mjs --url URL --user NAME --password PW [--vehicles 50] [--every 5]
-    [--protocol gt06|teltonika|osmand|mix] [--seconds 0] [--register]
+    [--protocol gt06|teltonika|osmand|mix] [--seconds 0] [--register | --units]
     [--gt06 HOST:PORT] [--teltonika HOST:PORT] [--osmand HOST:PORT]
     [--replay FILE.json --device ID [--move-to LON,LAT] [--rate 1]]`;
 const PROTOCOLS = ['gt06', 'teltonika', 'osmand'];
@@ -48,6 +50,7 @@ function parseFlags(argv) {
     let [k, v] = argv[i].split(/=(.*)/s);
     if (k === '--help' || k === '-h') { console.log(USAGE); process.exit(0); }
     if (k === '--register') { o.register = true; continue; }
+    if (k === '--units') { o.units = true; continue; }
     if (!/^--(url|user|password|vehicles|every|protocol|seconds|gt06|teltonika|osmand|replay|device|move-to|rate)$/.test(k)) die(`unknown option ${argv[i]}\n${USAGE}`);
     if (v === undefined) v = argv[++i];
     if (v === undefined) die(`${k} needs a value`);
@@ -422,7 +425,16 @@ async function fleet(o) {
   const roads = await fetchRoads(o);
   const g = buildGraph(roads);
   const protoOf = (i) => (o.protocol === 'mix' ? PROTOCOLS[i % 3] : o.protocol);
-  const list = Array.from({ length: o.vehicles }, (_, i) => ({ proto: protoOf(i), id: deviceId(protoOf(i), i + 1) }));
+  let list = Array.from({ length: o.vehicles }, (_, i) => ({ proto: protoOf(i), id: deviceId(protoOf(i), i + 1) }));
+  if (o.units) {
+    // The registry's own fleet: every unit with a tracker drives. A 15-digit
+    // device is an IMEI (GT06 or Teltonika in turn), anything else OsmAnd.
+    const r = await api(o, 'GET', '/api/v1/units');
+    if (r.status !== 200) die(`reading the units failed: ${r.status} ${apiError(r)}`, 1);
+    list = r.body.units.filter((u) => u.device).map((u, i) => ({ proto: /^\d{15}$/.test(u.device) ? PROTOCOLS[i % 2] : 'osmand', id: u.device }));
+    if (!list.length) die('no unit has a tracker device', 1);
+    o.vehicles = list.length;
+  }
   if (o.register) await register(o, list);
   for (const p of new Set(list.map((v) => v.proto))) await probe(p, o[p]);
   console.log(`${roads.length} roads, ${g.edges.length} segments; ${o.vehicles} vehicles reporting every ${o.every} s`);
