@@ -143,6 +143,9 @@ int core_may_see_event(const core_session *s, const core_event *ev)
         return may_any_listed(s, CORE_ACT_INCIDENTS_READ, ev);
     if (g_str_has_prefix(ev->type, "unit."))
         return may_any_listed(s, CORE_ACT_UNITS_READ, ev);
+    /* A unit entering or leaving a fence, or a fence of one agency. */
+    if (g_str_has_prefix(ev->type, "geofence.") && json_object_get(ev->data, "agencies"))
+        return may_any_listed(s, CORE_ACT_UNITS_READ, ev);
     if (g_str_has_prefix(ev->type, "journal.")) {
         const char *agency = json_string_value(json_object_get(ev->data, "agency"));
         return core_may(s, CORE_ACT_JOURNAL_READ, agency ? agency : JOINT_AGENCY);

@@ -162,6 +162,11 @@ void disp_live_foreach(disp_incidents *d, disp_live_fn fn, void *user)
         fn(v, 0, user);
 }
 
+const disp_live *disp_live_get(disp_incidents *d, int64_t id)
+{
+    return g_hash_table_lookup(d->live, &id);
+}
+
 unsigned disp_live_count(const disp_incidents *d)
 {
     return g_hash_table_size(d->live);

@@ -179,20 +179,28 @@ int disp_hazards_near(disp_incidents *d, double lon, double lat, double within_m
     return rc;
 }
 
-static int hazard_remove_write(core_txn *txn, void *arg)
+int disp__mark_removed(core_txn *txn, const char *table, int64_t id)
 {
-    hazard_op *op = arg;
-    sqlite3_stmt *s =
-        core_txn_prepare(txn, "UPDATE hazards SET removed_ms = ? WHERE id = ? AND removed_ms = 0");
+    char *sql =
+        g_strdup_printf("UPDATE %s SET removed_ms = ? WHERE id = ? AND removed_ms = 0", table);
+    sqlite3_stmt *s = core_txn_prepare(txn, sql);
+    g_free(sql);
     if (!s)
         return CORE_EDB;
     sqlite3_bind_int64(s, 1, core_now_ms());
-    sqlite3_bind_int64(s, 2, op->id);
+    sqlite3_bind_int64(s, 2, id);
     int rc = core_txn_check(txn, sqlite3_step(s));
+    if (!rc && sqlite3_changes(core_txn_db(txn)) == 0)
+        rc = CORE_ENOTFOUND;
+    return rc;
+}
+
+static int hazard_remove_write(core_txn *txn, void *arg)
+{
+    hazard_op *op = arg;
+    int rc = disp__mark_removed(txn, "hazards", op->id);
     if (rc)
         return rc;
-    if (sqlite3_changes(core_txn_db(txn)) == 0)
-        return CORE_ENOTFOUND;
     char subject[32];
     g_snprintf(subject, sizeof subject, "hazard/%" G_GINT64_FORMAT, op->id);
     core_event *ev = core_event_new("hazard.removed", op->author, subject, json_object());

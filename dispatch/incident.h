@@ -141,6 +141,8 @@ void disp_live_watch(disp_incidents *d, disp_live_fn fn, void *user);
 void disp_live_unwatch(disp_incidents *d, disp_live_fn fn, void *user);
 /* Calls fn for every open incident (gone is 0), in no particular order. */
 void disp_live_foreach(disp_incidents *d, disp_live_fn fn, void *user);
+/* The open incident id, or NULL; valid until its next change. */
+const disp_live *disp_live_get(disp_incidents *d, int64_t id);
 unsigned disp_live_count(const disp_incidents *d);
 
 /* The agencies of an incident JSON ("agency" and "joint"), for authorization. */

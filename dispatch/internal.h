@@ -75,6 +75,9 @@ int disp__refuse(char **field, char **message, const char *f, char *msg);
 int disp__locate(disp_incidents *d, disp__place *op, json_t *loc, char **field, char **message);
 /* Index in the status list (open ones below 5), or -1. */
 int disp__status_index(const char *s);
+/* Writer: sets removed_ms of row id of table (a constant) if it is not
+ * removed yet; 0, CORE_ENOTFOUND or CORE_EDB. */
+int disp__mark_removed(core_txn *txn, const char *table, int64_t id);
 /* Reader: hazards whose circle comes within extra metres of a point. */
 json_t *disp__hazards_near(sqlite3 *db, double lon, double lat, double extra);
 

@@ -405,10 +405,11 @@ static int set_status(core_txn *txn, int64_t id, const char *status, int64_t giv
 typedef struct {
     disp_units *u;
     int64_t id;
-    json_t *fields; /* checked: add, update, status */
-    json_t *rows;   /* import */
-    char **may;     /* import: agencies whose units may change; NULL: all */
-    char *agency;   /* the unit's agency the caller was authorized for, or NULL */
+    json_t *fields;   /* checked: add, update, status */
+    json_t *rows;     /* import */
+    char **may;       /* import: agencies whose units may change; NULL: all */
+    char *agency;     /* the unit's agency the caller was authorized for, or NULL */
+    char **only_from; /* a status change only from these statuses; NULL: from any */
     char *actor, *source;
     json_t *result, *error;
     disp_json_done done;
@@ -421,6 +422,7 @@ static void op_free(unit_op *op)
     json_decref(op->rows);
     g_strfreev(op->may);
     g_free(op->agency);
+    g_strfreev(op->only_from);
     g_free(op->actor);
     g_free(op->source);
     json_decref(op->result);
@@ -498,6 +500,11 @@ static int update_write(core_txn *txn, void *arg)
     unit_op *op = arg;
     json_t *before = NULL;
     int rc = current_unit(txn, op, &before), changed = 0;
+    if (!rc && op->only_from &&
+        !g_strv_contains((const char *const *)op->only_from, str(before, "status"))) {
+        op->error = refusal(NULL, g_strdup_printf("the unit is %s now", str(before, "status")));
+        rc = CORE_ECONFLICT;
+    }
     if (!rc)
         rc = apply_fields(txn, op->id, before, op->fields, 0, op->actor, op->source, &changed,
                           &op->error);
@@ -622,15 +629,23 @@ int disp_unit_update(disp_units *u, int64_t id, const json_t *body, const char *
     return submit(op, update_write);
 }
 
-int disp_unit_set_status(disp_units *u, int64_t id, const char *status, int64_t incident_id,
-                         const char *actor, const char *source, disp_json_done done, void *arg)
+int disp_unit_set_status_if(disp_units *u, int64_t id, const char *const *from, const char *status,
+                            int64_t incident_id, const char *actor, const char *source,
+                            disp_json_done done, void *arg)
 {
     if (status_index(status) < 0 || incident_id < 0)
         return CORE_EINVAL;
     unit_op *op = op_new(u, actor, source, done, arg);
     op->id = id;
     op->fields = json_pack("{sssI}", "status", status, "incident", (json_int_t)incident_id);
+    op->only_from = from ? g_strdupv((char **)from) : NULL;
     return submit(op, update_write);
+}
+
+int disp_unit_set_status(disp_units *u, int64_t id, const char *status, int64_t incident_id,
+                         const char *actor, const char *source, disp_json_done done, void *arg)
+{
+    return disp_unit_set_status_if(u, id, NULL, status, incident_id, actor, source, done, arg);
 }
 
 int disp_unit_remove(disp_units *u, int64_t id, const char *agency, const char *actor,

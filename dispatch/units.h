@@ -64,6 +64,13 @@ const char *disp_unit_primary(const char *status);
 int disp_unit_set_status(disp_units *u, int64_t id, const char *status, int64_t incident_id,
                          const char *actor, const char *source, disp_json_done done, void *arg);
 
+/* The same, only while the unit's status is one of from (NULL-terminated;
+ * NULL: any), checked in the writer: CORE_ECONFLICT with {"message"} when
+ * it is not (someone changed it meanwhile). */
+int disp_unit_set_status_if(disp_units *u, int64_t id, const char *const *from, const char *status,
+                            int64_t incident_id, const char *actor, const char *source,
+                            disp_json_done done, void *arg);
+
 /* Creates a unit from {"call_sign", "kind", "agency", "station", "device",
  * "capabilities": [...], "home": {"lon","lat"}, "status", "incident"}
  * (docs/API.md). CORE_EINVAL with *field and *message (g_free) for a bad

@@ -17,6 +17,7 @@
 #include "../core/log.h"
 #include "../dispatch/dispatch.h"
 #include "../dispatch/avl.h"
+#include "../dispatch/geofence.h"
 #include "../dispatch/history.h"
 #include "../dispatch/units.h"
 #include "demo.h"
@@ -51,6 +52,7 @@ typedef struct {
     disp_units *units;
     disp_avl *avl;
     disp_history *history;
+    disp_geofences *geofences;
     web_gps *gps;
     web_server *web;
     web_demo *demo;
@@ -241,6 +243,8 @@ static int start(app *a, const char *argv0)
         return 1;
     }
     disp_avl_watch(a->avl, keep_position, a->history);
+    a->geofences = disp_geofences_new(a->store, a->units, a->incidents);
+    disp_avl_watch(a->avl, disp_geofences_position, a->geofences);
     if (start_gps(a, &err)) {
         fprintf(stderr, "citycmd: %s\n", err);
         g_free(err);
@@ -260,6 +264,7 @@ static int start(app *a, const char *argv0)
                      .units = a->units,
                      .avl = a->avl,
                      .history = a->history,
+                     .geofences = a->geofences,
                      .catalogue = a->catalogue,
                      .static_dir = www};
     a->web = web_server_new(&deps, &err);
@@ -293,6 +298,7 @@ static void stop(app *a)
     core_sessions_free(a->sessions);
     disp_avl_free(a->avl);
     disp_history_free(a->history);
+    disp_geofences_free(a->geofences);
     disp_units_free(a->units);
     disp_incidents_free(a->incidents);
     disp_catalogue_free(a->catalogue);

@@ -11,6 +11,7 @@
 #include "../core/auth.h"
 #include "../core/core.h"
 #include "../dispatch/dispatch.h"
+#include "../dispatch/geofence.h"
 #include "../dispatch/incident.h"
 #include "../dispatch/units.h"
 #include "../core/log.h"
@@ -107,6 +108,7 @@ web_server *web_server_new(const web_deps *deps, char **err)
     web_api_incidents_register(srv);
     web_api_units_register(srv);
     web_api_avl_register(srv);
+    web_api_geofences_register(srv);
     web_ws_init(srv);
     core_sessions_on_end(deps->sessions, session_ended, srv);
     core_sessions_in_use(deps->sessions, session_in_use, srv);
@@ -180,6 +182,7 @@ void web_register_migrations(core_store *st)
     disp_journal_register(st);
     disp_incidents_register(st);
     disp_units_register(st);
+    disp_geofences_register(st);
 }
 
 int web_server_port(const web_server *srv)

@@ -26,9 +26,10 @@ typedef struct {
     core_sessions *sessions;
     struct gis_city *city; /* NULL without --city */
     struct disp_incidents *incidents;
-    struct disp_units *units;     /* the unit registry and its mirror */
-    struct disp_avl *avl;         /* the units' positions */
-    struct disp_history *history; /* where they have been; NULL: not kept */
+    struct disp_units *units;         /* the unit registry and its mirror */
+    struct disp_avl *avl;             /* the units' positions */
+    struct disp_history *history;     /* where they have been; NULL: not kept */
+    struct disp_geofences *geofences; /* stations, hospitals, hazard zones drawn on the map */
     struct disp_catalogue *catalogue;
     const char *static_dir;
 } web_deps;
