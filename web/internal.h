@@ -83,6 +83,7 @@ struct web_server {
     unsigned units_sub;
     int64_t started_ms;
     core_metric *m_ws_in, *m_ws_out, *m_ws_slow, *m_ws_toobig, *m_ws_rate, *m_ws_rejected;
+    core_metric *m_ws_coalesced;
 };
 
 /* Replies. Each request gets exactly one; later calls are ignored. */
@@ -130,6 +131,9 @@ gboolean web_ws__units_tick(gpointer srv);
 /* ws_units.c: the "units" topic. A client's view holds the unit ids it was sent. */
 typedef struct {
     GHashTable *shown;
+    /* Owed to a client that has not yet taken its last units message: the
+     * units changed and the ids removed since the last one it took. */
+    GHashTable *owed, *owed_removed;
 } ws_units_view;
 void ws_units_view_init(ws_units_view *v);
 void ws_units_view_clear(ws_units_view *v);
@@ -137,10 +141,14 @@ void ws_units_view_clear(ws_units_view *v);
  */
 GBytes *ws_units_snapshot(web_server *srv, ws_units_view *v, const core_session *s,
                           const double *bbox);
-/* {"type":"units"} with the dirty units in view and the held ones that left, or NULL.
- * snippets caches each unit's JSON for the tick (id -> text, freed with free()). */
+/* {"type":"units"} with the units in view changed since the last message the
+ * client took, and the held ones that left, or NULL. still_queued: its last
+ * units message is still waiting (this one replaces it, so it carries what
+ * that one did too). snippets caches each unit's JSON for the tick (id ->
+ * text, freed with free()). */
 GBytes *ws_units_changes(web_server *srv, ws_units_view *v, const core_session *s,
-                         const double *bbox, GHashTable *dirty, GHashTable *snippets);
+                         const double *bbox, GHashTable *dirty, GHashTable *snippets,
+                         int still_queued);
 void ws_units_init(web_server *srv);
 void ws_units_fini(web_server *srv);
 void web_ws_close_all(web_server *srv, int status, const char *why);

@@ -42,6 +42,8 @@
 #define FLUSH_MS 5             /* broadcast messages wait this long to share a frame */
 /* Ids are positive and below 2^62: they serve as hash keys as they are. */
 #define ID_KEY(id) GSIZE_TO_POINTER((gsize)(id))
+/* The key of a client's units message: above every incident id. */
+#define UNITS_KEY ((int64_t)1 << 62)
 G_STATIC_ASSERT(sizeof(gsize) >= sizeof(int64_t));
 #define SOFT_TO_HARD 4                     /* hard queue limit = 4 x --ws-queue-max */
 #define SOFT_GRACE_US (2 * G_USEC_PER_SEC) /* time a queue may stay over the soft limit */
@@ -245,6 +247,7 @@ static void enqueue(ws_client *c, GBytes *buf, int64_t key, int flags)
     size_t n = g_bytes_get_size(buf) - LWS_PRE;
     out_msg *old = key && !hold ? g_hash_table_lookup(c->keyed, ID_KEY(key)) : NULL;
     if (old) {
+        core_metric_add(c->srv->m_ws_coalesced, 1);
         *bytes = *bytes - msg_len(old) + n;
         g_bytes_unref(old->buf);
         old->buf = g_bytes_ref(buf);
@@ -628,6 +631,14 @@ static void viewport_one(const disp_live *l, int gone, void *p)
 /* The units in the client's view now (replacing what it held). */
 static void send_units_snapshot(ws_client *c)
 {
+    /* A units message still queued would arrive before the snapshot with
+     * what the snapshot has anyway: empty it. */
+    if (g_hash_table_contains(c->keyed, ID_KEY(UNITS_KEY))) {
+        static const char empty[] = "{\"type\":\"units\",\"data\":{\"units\":[],\"removed\":[]}}";
+        GBytes *e = frame_bytes(empty, sizeof empty - 1);
+        enqueue(c, e, UNITS_KEY, 0);
+        g_bytes_unref(e);
+    }
     GBytes *f = ws_units_snapshot(c->srv, &c->uview, c->session, c->has_bbox ? c->bbox : NULL);
     enqueue(c, f, 0, Q_FORCE);
     g_bytes_unref(f);
@@ -642,10 +653,14 @@ gboolean web_ws__units_tick(gpointer p)
         ws_client *c = l->data;
         if (!c->sub_units || c->closing || !c->session)
             continue;
+        /* A client still holding its last message queued gets it replaced
+         * by one that also carries what that one did: the newest state of
+         * each unit, never a backlog. */
+        int queued = g_hash_table_contains(c->keyed, ID_KEY(UNITS_KEY));
         GBytes *f = ws_units_changes(srv, &c->uview, c->session, c->has_bbox ? c->bbox : NULL,
-                                     srv->units_dirty, snippets);
+                                     srv->units_dirty, snippets, queued);
         if (f) {
-            enqueue(c, f, 0, 0);
+            enqueue(c, f, UNITS_KEY, 0);
             g_bytes_unref(f);
         }
     }
@@ -1140,6 +1155,10 @@ void web_ws_init(web_server *srv)
                                   "WebSocket messages dropped by the rate limit.", "");
     srv->m_ws_rejected =
         core_counter("citycmd_ws_rejected_total", "WebSocket upgrades refused.", "");
+    srv->m_ws_coalesced = core_counter(
+        "citycmd_ws_coalesced_total",
+        "Queued WebSocket messages replaced by a newer state of the same thing (slow clients).",
+        "");
     core_gauge_fn("citycmd_ws_clients", "WebSocket clients connected.", "", clients_metric, srv);
     core_gauge_fn("citycmd_ws_queued_bytes", "Bytes waiting in WebSocket send queues.", "",
                   queued_metric, srv);

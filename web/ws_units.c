@@ -29,13 +29,18 @@
 void ws_units_view_init(ws_units_view *v)
 {
     v->shown = g_hash_table_new(g_direct_hash, g_direct_equal);
+    v->owed = g_hash_table_new(g_direct_hash, g_direct_equal);
+    v->owed_removed = g_hash_table_new(g_direct_hash, g_direct_equal);
 }
 
 void ws_units_view_clear(ws_units_view *v)
 {
-    if (v->shown)
+    if (v->shown) {
         g_hash_table_destroy(v->shown);
-    v->shown = NULL;
+        g_hash_table_destroy(v->owed);
+        g_hash_table_destroy(v->owed_removed);
+    }
+    v->shown = v->owed = v->owed_removed = NULL;
 }
 
 static int in_box(const disp_avl_pos *p, const double *bbox)
@@ -106,6 +111,7 @@ static void add(pass *a, const disp_avl_pos *p)
     g_string_append(a->out, a->n++ ? "," : "");
     g_string_append(a->out, t);
     g_hash_table_add(a->v->shown, ID_KEY(p->unit_id));
+    g_hash_table_remove(a->v->owed_removed, ID_KEY(p->unit_id));
 }
 
 static void add_pos(const disp_avl_pos *p, void *user)
@@ -126,6 +132,8 @@ GBytes *ws_units_snapshot(web_server *srv, ws_units_view *v, const core_session 
                           const double *bbox)
 {
     g_hash_table_remove_all(v->shown);
+    g_hash_table_remove_all(v->owed);
+    g_hash_table_remove_all(v->owed_removed);
     GHashTable *snippets = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free);
     pass a = {srv,
               v,
@@ -149,8 +157,21 @@ GBytes *ws_units_snapshot(web_server *srv, ws_units_view *v, const core_session 
 }
 
 GBytes *ws_units_changes(web_server *srv, ws_units_view *v, const core_session *s,
-                         const double *bbox, GHashTable *dirty, GHashTable *snippets)
+                         const double *bbox, GHashTable *dirty, GHashTable *snippets,
+                         int still_queued)
 {
+    if (!still_queued) {
+        g_hash_table_remove_all(v->owed);
+        g_hash_table_remove_all(v->owed_removed);
+    }
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init(&it, dirty);
+    while (g_hash_table_iter_next(&it, &k, NULL))
+        g_hash_table_add(v->owed, k);
+    dirty = v->owed;
+    if (!g_hash_table_size(dirty))
+        return NULL;
     pass a = {
         srv, v, s, bbox, dirty, snippets, g_string_new("{\"type\":\"units\",\"data\":{\"units\":["),
         0};
@@ -158,8 +179,6 @@ GBytes *ws_units_changes(web_server *srv, ws_units_view *v, const core_session *
     if (bbox && g_hash_table_size(dirty) > 64) {
         disp_avl_foreach(srv->deps.avl, bbox, add_pos, &a);
     } else {
-        GHashTableIter it;
-        gpointer k;
         g_hash_table_iter_init(&it, dirty);
         while (g_hash_table_iter_next(&it, &k, NULL)) {
             const disp_avl_pos *p = disp_avl_get(srv->deps.avl, (int64_t)GPOINTER_TO_SIZE(k));
@@ -168,10 +187,6 @@ GBytes *ws_units_changes(web_server *srv, ws_units_view *v, const core_session *
         }
     }
     /* Held units that changed and can no longer be seen. */
-    g_string_append(a.out, "],\"removed\":[");
-    int removed = 0;
-    GHashTableIter it;
-    gpointer k;
     g_hash_table_iter_init(&it, v->shown);
     while (g_hash_table_iter_next(&it, &k, NULL)) {
         if (!g_hash_table_contains(dirty, k))
@@ -179,10 +194,15 @@ GBytes *ws_units_changes(web_server *srv, ws_units_view *v, const core_session *
         const disp_avl_pos *p = disp_avl_get(srv->deps.avl, (int64_t)GPOINTER_TO_SIZE(k));
         if (p && in_box(p, bbox) && may_see(srv, s, p))
             continue;
-        g_string_append_printf(a.out, "%s\"U-%" G_GSIZE_FORMAT "\"", removed++ ? "," : "",
-                               GPOINTER_TO_SIZE(k));
+        g_hash_table_add(v->owed_removed, k);
         g_hash_table_iter_remove(&it);
     }
+    g_string_append(a.out, "],\"removed\":[");
+    int removed = 0;
+    g_hash_table_iter_init(&it, v->owed_removed);
+    while (g_hash_table_iter_next(&it, &k, NULL))
+        g_string_append_printf(a.out, "%s\"U-%" G_GSIZE_FORMAT "\"", removed++ ? "," : "",
+                               GPOINTER_TO_SIZE(k));
     g_string_append(a.out, "]}}");
     if (!a.n && !removed) {
         g_string_free(a.out, TRUE);
