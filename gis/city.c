@@ -436,6 +436,60 @@ static void district_candidate(void *item, void *user)
         g_ptr_array_add(q->hits, d);
 }
 
+static const district *district_by_id(const gis_city *c, int64_t id)
+{
+    for (guint i = 0; i < c->districts->len; i++) {
+        const district *d = c->districts->pdata[i];
+        if (d->id == id)
+            return d;
+    }
+    return NULL;
+}
+
+int gis_district_bbox(gis_city *c, int64_t id, double bbox[4])
+{
+    g_mutex_lock(&c->lock);
+    const district *d = district_by_id(c, id);
+    double x0, y0, x1, y1;
+    int rc = d && GEOSGeom_getXMin_r(c->h, d->g, &x0) && GEOSGeom_getYMin_r(c->h, d->g, &y0) &&
+                     GEOSGeom_getXMax_r(c->h, d->g, &x1) && GEOSGeom_getYMax_r(c->h, d->g, &y1)
+                 ? 0
+                 : CORE_ENOTFOUND;
+    if (!rc) {
+        /* The local projection is conformal and the extent small: the
+         * corners' lon/lat bound the district. */
+        double lon[4], lat[4];
+        gis__local_inv(c->local, x0, y0, &lon[0], &lat[0]);
+        gis__local_inv(c->local, x1, y0, &lon[1], &lat[1]);
+        gis__local_inv(c->local, x0, y1, &lon[2], &lat[2]);
+        gis__local_inv(c->local, x1, y1, &lon[3], &lat[3]);
+        bbox[0] = MIN(MIN(lon[0], lon[1]), MIN(lon[2], lon[3]));
+        bbox[2] = MAX(MAX(lon[0], lon[1]), MAX(lon[2], lon[3]));
+        bbox[1] = MIN(MIN(lat[0], lat[1]), MIN(lat[2], lat[3]));
+        bbox[3] = MAX(MAX(lat[0], lat[1]), MAX(lat[2], lat[3]));
+    }
+    g_mutex_unlock(&c->lock);
+    return rc;
+}
+
+int gis_district_contains(gis_city *c, int64_t id, double lon, double lat)
+{
+    if (!gis_lonlat_valid(lon, lat))
+        return 0;
+    g_mutex_lock(&c->lock);
+    const district *d = district_by_id(c, id);
+    int in = 0;
+    if (d) {
+        double x, y;
+        gis__local_fwd(c->local, lon, lat, &x, &y);
+        GEOSGeometry *pt = GEOSGeom_createPointFromXY_r(c->h, x, y);
+        in = GEOSPreparedIntersects_r(c->h, d->prep, pt) == 1;
+        GEOSGeom_destroy_r(c->h, pt);
+    }
+    g_mutex_unlock(&c->lock);
+    return in;
+}
+
 static gint by_kind_level(gconstpointer a, gconstpointer b)
 {
     const district *x = *(district *const *)a, *y = *(district *const *)b;

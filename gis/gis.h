@@ -78,6 +78,11 @@ json_t *gis_city_info(const gis_city *c);
  * it, ordered by kind and, for administrative areas, finest first (new
  * reference). kind NULL: all kinds. */
 json_t *gis_districts_at(gis_city *c, double lon, double lat, const char *kind);
+/* The district with this id (as gis_districts_at gives it): its lon/lat
+ * bounding box (west, south, east, north) into bbox. 0 or CORE_ENOTFOUND. */
+int gis_district_bbox(gis_city *c, int64_t id, double bbox[4]);
+/* Is lon/lat inside district id? (0 also when there is no such district.) */
+int gis_district_contains(gis_city *c, int64_t id, double lon, double lat);
 
 typedef struct {
     const char *name;  /* road name, "" when unnamed (owned by the city) */

@@ -134,6 +134,7 @@ typedef struct {
     /* Owed to a client that has not yet taken its last units message: the
      * units changed and the ids removed since the last one it took. */
     GHashTable *owed, *owed_removed;
+    int64_t district; /* the view is this district's area, or 0 */
 } ws_units_view;
 void ws_units_view_init(ws_units_view *v);
 void ws_units_view_clear(ws_units_view *v);

@@ -75,10 +75,11 @@ typedef struct ws_client {
     int sub_units;
     ws_units_view uview; /* the units it holds (ws_units.c) */
     int has_bbox;
-    double bbox[4]; /* viewport: west, south, east, north */
-    int slot;       /* its bit in the holders of each incident */
-    guint shown;    /* how many incidents it holds */
-    int replaying;  /* live events queue behind the replay */
+    int64_t district; /* the viewport is this district of the city (its bbox in bbox), or 0 */
+    double bbox[4];   /* viewport: west, south, east, north */
+    int slot;         /* its bit in the holders of each incident */
+    guint shown;      /* how many incidents it holds */
+    int replaying;    /* live events queue behind the replay */
     int64_t replay_after;
     msg_queue held; /* live events arriving during a replay */
     size_t held_bytes;
@@ -423,7 +424,50 @@ static int live_visible(const ws_client *c, const disp_live *l)
     if (c->has_bbox &&
         (l->lon < c->bbox[0] || l->lon > c->bbox[2] || l->lat < c->bbox[1] || l->lat > c->bbox[3]))
         return 0;
+    if (c->district && !gis_district_contains(c->srv->deps.city, c->district, l->lon, l->lat))
+        return 0;
     return core_may_any(c->session, CORE_ACT_INCIDENTS_READ, l->agencies);
+}
+
+typedef struct {
+    int has_bbox;
+    double bbox[4];
+    int64_t district;
+} view;
+
+/* The viewport of data: "bbox" [w,s,e,n] (null or absent: the whole city)
+ * or "district" (an id of /api/v1/gis/districts: its area). 0, or -1 after
+ * sending the error. */
+static int parse_view(ws_client *c, const json_t *re, json_t *data, view *v)
+{
+    json_t *bbox = json_object_get(data, "bbox"), *district = json_object_get(data, "district");
+    memset(v, 0, sizeof *v);
+    if (district && !json_is_null(district)) {
+        if (!json_is_integer(district) || !c->srv->deps.city ||
+            gis_district_bbox(c->srv->deps.city, json_integer_value(district), v->bbox) != 0) {
+            send_error(c, re, "invalid_message",
+                       "\"data.district\" must be the id of one of the city's districts");
+            return -1;
+        }
+        v->district = json_integer_value(district);
+        v->has_bbox = 1;
+        return 0;
+    }
+    if (bbox && !json_is_null(bbox) && parse_bbox(bbox, v->bbox) != 0) {
+        send_error(c, re, "invalid_message",
+                   "\"data.bbox\" must be [west, south, east, north] in degrees, or null");
+        return -1;
+    }
+    v->has_bbox = bbox && !json_is_null(bbox);
+    return 0;
+}
+
+static void set_view(ws_client *c, const view *v)
+{
+    c->has_bbox = v->has_bbox;
+    memcpy(c->bbox, v->bbox, sizeof c->bbox);
+    c->district = v->district;
+    c->uview.district = v->district;
 }
 
 static GBytes *json_frame(const char *type, json_t *data /* stolen */)
@@ -674,20 +718,14 @@ gboolean web_ws__units_tick(gpointer p)
  * come as a new snapshot, then the reply. */
 static void on_viewport(ws_client *c, web_envelope *env)
 {
-    json_t *bbox = json_object_get(env->data, "bbox");
-    double b[4];
-    if (!json_is_null(bbox) && parse_bbox(bbox, b) != 0) {
-        send_error(c, env->id, "invalid_message",
-                   "\"data.bbox\" must be [west, south, east, north] in degrees, or null");
+    view v;
+    if (parse_view(c, env->id, env->data, &v) != 0)
         return;
-    }
     if (!c->sub_incidents && !c->sub_units) {
         send_error(c, env->id, "not_subscribed", "subscribe to \"incidents\" or \"units\" first");
         return;
     }
-    c->has_bbox = !json_is_null(bbox);
-    if (c->has_bbox)
-        memcpy(c->bbox, b, sizeof b);
+    set_view(c, &v);
     live_pass a = {.c = c};
     if (c->sub_incidents)
         disp_live_foreach(c->srv->deps.incidents, viewport_one, &a);
@@ -746,21 +784,14 @@ static void on_subscribe(ws_client *c, web_envelope *env, int on)
         send_error(c, env->id, "invalid_message", "\"data.after\" must be a sequence number");
         return;
     }
-    json_t *bbox = json_object_get(env->data, "bbox");
-    double b[4];
-    if (on && bbox && !json_is_null(bbox) && parse_bbox(bbox, b) != 0) {
-        send_error(c, env->id, "invalid_message",
-                   "\"data.bbox\" must be [west, south, east, north] in degrees, or null");
+    view v;
+    if (on && parse_view(c, env->id, env->data, &v) != 0)
         return;
-    }
     send_text(c,
               web_envelope_reply(on ? "subscribed" : "unsubscribed", env->id,
                                  json_pack("{sOsI}", "topics", topics, "seq", (json_int_t)last)));
-    if (on && (want & (TOPIC_INCIDENTS | TOPIC_UNITS))) {
-        c->has_bbox = bbox && !json_is_null(bbox);
-        if (c->has_bbox)
-            memcpy(c->bbox, b, sizeof b);
-    }
+    if (on && (want & (TOPIC_INCIDENTS | TOPIC_UNITS)))
+        set_view(c, &v);
     if (want & TOPIC_INCIDENTS) {
         c->sub_incidents = on;
         unshow_all(c);

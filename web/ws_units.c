@@ -19,6 +19,7 @@
 
 #include "../core/core.h"
 #include "../dispatch/avl.h"
+#include "../gis/gis.h"
 #include "../dispatch/units.h"
 
 #include <math.h>
@@ -47,6 +48,14 @@ static int in_box(const disp_avl_pos *p, const double *bbox)
 {
     return !bbox ||
            (p->lon >= bbox[0] && p->lon <= bbox[2] && p->lat >= bbox[1] && p->lat <= bbox[3]);
+}
+
+/* Inside the viewport: its box, and its district's area when it is one. */
+static int in_view(web_server *srv, const ws_units_view *v, const disp_avl_pos *p,
+                   const double *bbox)
+{
+    return in_box(p, bbox) &&
+           (!v->district || gis_district_contains(srv->deps.city, v->district, p->lon, p->lat));
 }
 
 /* The unit as screens see it: registry fields and the newest position. */
@@ -100,8 +109,8 @@ typedef struct {
 
 static void add(pass *a, const disp_avl_pos *p)
 {
-    if ((a->dirty && !g_hash_table_contains(a->dirty, ID_KEY(p->unit_id))) || !in_box(p, a->bbox) ||
-        !may_see(a->srv, a->s, p))
+    if ((a->dirty && !g_hash_table_contains(a->dirty, ID_KEY(p->unit_id))) ||
+        !in_view(a->srv, a->v, p, a->bbox) || !may_see(a->srv, a->s, p))
         return;
     const char *t = g_hash_table_lookup(a->snippets, ID_KEY(p->unit_id));
     if (!t) {
@@ -192,7 +201,7 @@ GBytes *ws_units_changes(web_server *srv, ws_units_view *v, const core_session *
         if (!g_hash_table_contains(dirty, k))
             continue;
         const disp_avl_pos *p = disp_avl_get(srv->deps.avl, (int64_t)GPOINTER_TO_SIZE(k));
-        if (p && in_box(p, bbox) && may_see(srv, s, p))
+        if (p && in_view(srv, v, p, bbox) && may_see(srv, s, p))
             continue;
         g_hash_table_add(v->owed_removed, k);
         g_hash_table_iter_remove(&it);

@@ -110,14 +110,14 @@ async function unitSeen(c, id, pred = () => true, timeout = 5000) {
 }
 
 describe('trackers through every protocol to the viewports that hold them', () => {
-  let s, token, units;
+  let s, token, units, op;
   const IMEI_GT06 = '123456789012345';
   const IMEI_TEL = '356307042441013';
   before(async () => {
     const state = tempDir();
     addUser(state, { username: 'ops.op', password: 'operator password 1', roles: 'operator', agency: 'command' });
     s = await startServer({ state, args: ['--city', CITY, '--gps-gt06', '127.0.0.1:0', '--gps-teltonika', '127.0.0.1:0', '--gps-osmand', '127.0.0.1:0', '--ws-units-interval', '100'] });
-    const op = await login(s.url, 'ops.op', 'operator password 1');
+    op = await login(s.url, 'ops.op', 'operator password 1');
     units = {};
     for (const [sign, kind, agency, device] of [['P-01', 'patrol_car', 'police', IMEI_GT06], ['E-01', 'engine', 'fire', IMEI_TEL], ['A-01', 'ambulance', 'ems', 'phone-1']]) {
       const r = await post(s.url, '/api/v1/units', { call_sign: sign, kind, agency, device }, bearer(op));
@@ -278,6 +278,52 @@ describe('trackers through every protocol to the viewports that hold them', () =
     const bad = await fetch(`${s.url}/api/v1/units/${id}/track?from=yesterday`, { headers: bearer(token) });
     assert.equal(bad.status, 400);
     assert.equal((await fetch(`${s.url}/api/v1/units/${id}/track`, { headers: bearer(pol) })).status, 403);
+  });
+
+  test('a screen subscribed to one district receives none of the units outside it, even inside its box', async () => {
+    const base = `http://127.0.0.1:${portOf(s, 'osmand')}`;
+    const at = (lon, lat, kind) => fetch(`${s.url}/api/v1/gis/districts?lon=${lon}&lat=${lat}&kind=${kind}`, { headers: bearer(token) }).then((r) => r.json());
+    const HERE = { lon: 7.4246, lat: 43.7384 };
+    const district = (await at(HERE.lon, HERE.lat, 'police')).districts[0];
+    assert.ok(district, 'a police precinct at Monte-Carlo');
+    // A point inside the precinct's bounding box but outside the precinct.
+    const feature = await (await fetch(`${s.url}/api/v1/gis/layers/districts/${district.id}`, { headers: bearer(token) })).json();
+    const ring = (feature.geometry.type === 'Polygon' ? feature.geometry.coordinates : feature.geometry.coordinates[0])[0];
+    const xs = ring.map((c) => c[0]), ys = ring.map((c) => c[1]);
+    let outside = null;
+    for (let i = 1; i < 20 && !outside; i++) {
+      for (let j = 1; j < 20 && !outside; j++) {
+        const lon = Math.min(...xs) + ((Math.max(...xs) - Math.min(...xs)) * i) / 20, lat = Math.min(...ys) + ((Math.max(...ys) - Math.min(...ys)) * j) / 20;
+        if (!(await at(lon, lat, 'police')).districts.some((d) => d.id === district.id)) outside = { lon, lat };
+      }
+    }
+    assert.ok(outside, 'the precinct does not fill its box');
+    const w = await unitsClient(s.wsUrl, token, null);
+    w.c.send({ type: 'viewport', id: 'd', data: { district: district.id } });
+    await w.c.next((m) => m.type === 'viewport' && m.re === 'd');
+    const first = await w.c.next((m) => m.type === 'units.snapshot');
+    assert.ok(first.data.units.every((u) => u.lon >= Math.min(...xs) && u.lon <= Math.max(...xs)), 'the snapshot is of the precinct');
+    // Two new units: one inside the precinct, one in its box but outside it.
+    const ids = {};
+    for (const dev of ['in-1', 'out-1']) {
+      const r = await post(s.url, '/api/v1/units', { call_sign: dev.toUpperCase(), kind: 'patrol_car', agency: 'police', device: dev }, bearer(op));
+      assert.equal(r.status, 201, r.text);
+      ids[dev] = r.body.unit.id;
+    }
+    const t = Math.floor(Date.now() / 1000) - 5;
+    assert.equal(await (await fetch(`${base}/?id=out-1&lat=${outside.lat}&lon=${outside.lon}&timestamp=${t}`)).text(), 'accepted');
+    assert.equal(await (await fetch(`${base}/?id=in-1&lat=${HERE.lat}&lon=${HERE.lon}&timestamp=${t + 1}`)).text(), 'accepted');
+    await unitSeen(w.c, ids['in-1']);
+    await sleep(400);
+    assert.ok(!w.c.messages.some((m) => m.type === 'units' && m.data.units.some((u) => u.id === ids['out-1'])),
+      'a unit inside the box but outside the precinct is not sent');
+    // A viewport of the box itself does get it.
+    w.c.send({ type: 'viewport', id: 'b', data: { bbox: [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)] } });
+    const snap = await w.c.next((m) => m.type === 'units.snapshot');
+    assert.ok(snap.data.units.some((u) => u.id === ids['out-1']));
+    w.c.send({ type: 'viewport', id: 'x', data: { district: 999999 } });
+    assert.equal((await w.c.next((m) => m.type === 'error')).error.code, 'invalid_message');
+    w.c.ws.close();
   });
 
   test('garbage on a tracker port closes that connection and nothing else', async () => {
