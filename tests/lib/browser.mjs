@@ -22,8 +22,9 @@ export async function launchChromium() {
 // A new page in its own context: { context, page, blocked, errors }, where
 // blocked lists requests that tried to leave the machine and errors the
 // page's uncaught exceptions.
-export async function openPage(browser) {
-  const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 800 } });
+// options are the context's (a phone: viewport, isMobile, hasTouch, …).
+export async function openPage(browser, options = {}) {
+  const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 800 }, ...options });
   const page = await context.newPage();
   const blocked = [];
   const errors = [];

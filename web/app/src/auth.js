@@ -84,3 +84,35 @@ export async function stillSignedIn() {
     return true; /* unreachable server: keep trying */
   }
 }
+
+// The sign-in form of every page (#login-form, #login-username,
+// #login-password, #login-error): signs in, then enter(user), or
+// leave('failed' | 'unreachable').
+export function bindLoginForm({ enter, leave }) {
+  const $ = (id) => document.getElementById(id);
+  $('login-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const button = $('login-form').querySelector('button[type=submit]');
+    button.disabled = true;
+    const r = await signIn($('login-username').value.trim(), $('login-password').value);
+    button.disabled = false;
+    $('login-password').value = '';
+    if (!r.ok) {
+      leave(r.status === 0 ? 'unreachable' : 'failed');
+      return;
+    }
+    $('login-error').hidden = true;
+    enter(auth.user);
+  });
+}
+
+// Says on the sign-in form why the user is there (t: the page's translator).
+export function showLoginReason(reason, t) {
+  const error = document.getElementById('login-error');
+  error.hidden = !reason;
+  if (reason) {
+    error.dataset.i18n = `auth.${reason}`;
+    error.textContent = t(`auth.${reason}`);
+  }
+  document.getElementById('login-password').value = '';
+}

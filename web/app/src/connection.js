@@ -10,7 +10,18 @@
 // server's clock from this browser's (ms, server minus browser), which the
 // age timers of the consoles use.
 
+import { t } from './i18n.js';
+
 const BACKOFF_MAX_MS = 10000;
+
+// Shows a connection state in the page's #conn-state indicator.
+export function showConnectionState(state) {
+  const el = document.getElementById('conn-state');
+  el.dataset.state = state;
+  const label = el.querySelector('.label');
+  label.dataset.i18n = `conn.${state}`;
+  label.textContent = t(`conn.${state}`);
+}
 
 export class Connection {
   constructor({ token, topics = ['events'], onState, onEvent, onMessage, onHello, onError, onClosed, onClock }) {

@@ -195,6 +195,38 @@ const strings = {
     'unit.kind.water_crew': 'Water crew',
     'unit.kind.gas_crew': 'Gas crew',
     'unit.kind.command_car': 'Command car',
+    'field.title': 'Field unit',
+    'field.login': 'Sign in',
+    'field.pick': 'Which unit are you?',
+    'field.no_units': 'Your agency has no units.',
+    'field.units_failed': 'The units cannot be read: ',
+    'field.change': 'Change unit',
+    'field.status': 'Status:',
+    'field.assignment': 'Assignment',
+    'field.incident': 'Incident',
+    'field.type': 'Type',
+    'field.priority': 'Priority',
+    'field.no_assignment': 'No incident assigned.',
+    'field.set_status': 'Set status',
+    'field.refused': 'Refused: ',
+    'field.share_title': 'My position',
+    'field.share': 'Share my position',
+    'field.last_fix': 'Last fix',
+    'field.verdict': 'Server',
+    'field.accuracy': '±{m} m',
+    'field.waiting': 'Waiting for a position fix…',
+    'field.denied': 'Location permission is denied: allow it for this site in the browser settings.',
+    'field.insecure': 'Location needs a secure connection (https): this page cannot share the position.',
+    'field.unsupported': 'This browser cannot tell the position.',
+    'field.unavailable': 'No position available (no GPS signal?).',
+    'field.timeout': 'No position yet: still trying…',
+    'field.verdict.accepted': 'Accepted',
+    'field.verdict.outdated': 'Refused: not newer than the last position',
+    'field.verdict.future': 'Refused: the time is ahead of the server\'s clock',
+    'field.verdict.stale': 'Refused: the position is too old',
+    'field.verdict.invalid': 'Refused: not a valid position',
+    'field.verdict.jump': 'Refused: an impossible jump from the last position',
+    'field.verdict.failed': 'Not sent: ',
   },
   zh: {
     'app.title': '城市指挥',
@@ -404,6 +436,38 @@ const strings = {
     'unit.kind.water_crew': '供水抢修队',
     'unit.kind.gas_crew': '燃气抢修队',
     'unit.kind.command_car': '指挥车',
+    'field.title': '外勤终端',
+    'field.login': '登录',
+    'field.pick': '请选择您的车组',
+    'field.no_units': '本单位暂无力量。',
+    'field.units_failed': '无法读取力量：',
+    'field.change': '更换车组',
+    'field.status': '状态：',
+    'field.assignment': '当前任务',
+    'field.incident': '警情',
+    'field.type': '类别',
+    'field.priority': '优先级',
+    'field.no_assignment': '暂无任务。',
+    'field.set_status': '上报状态',
+    'field.refused': '操作被拒绝：',
+    'field.share_title': '我的位置',
+    'field.share': '共享我的位置',
+    'field.last_fix': '最后定位',
+    'field.verdict': '服务器',
+    'field.accuracy': '±{m} 米',
+    'field.waiting': '正在等待定位…',
+    'field.denied': '定位权限被拒绝：请在浏览器设置中允许本网站使用位置信息。',
+    'field.insecure': '定位需要安全连接（https）：本页面无法共享位置。',
+    'field.unsupported': '此浏览器无法提供位置。',
+    'field.unavailable': '无法获取位置（没有 GPS 信号？）。',
+    'field.timeout': '尚未获得定位，正在重试…',
+    'field.verdict.accepted': '已接收',
+    'field.verdict.outdated': '被拒绝：不比上一个定位新',
+    'field.verdict.future': '被拒绝：时间超前于服务器时钟',
+    'field.verdict.stale': '被拒绝：定位过旧',
+    'field.verdict.invalid': '被拒绝：无效定位',
+    'field.verdict.jump': '被拒绝：与上一个定位相比跳变不可能',
+    'field.verdict.failed': '未发送：',
   },
 };
 
@@ -424,6 +488,16 @@ export function tName(prefix, value) {
 // A string with {name} placeholders filled: t('queue.callers', { n: 2 }).
 export function tf(key, vars) {
   return t(key).replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
+}
+
+// The server describes a place as "near <street or address>[, <place>]" or
+// "near an unnamed <class> road"; the names are the city's own, the words
+// around them are said in the reader's language.
+export function addressText(text) {
+  const m = /^near (?:an unnamed (\w+) road|(.+?))(?:, (.+))?$/.exec(text || '');
+  if (!m) return text || '';
+  const what = m[1] ? tf('addr.unnamed', { road: tName('road', m[1]) }) : m[2];
+  return m[3] ? tf('addr.near_in', { what, place: m[3] }) : tf('addr.near', { what });
 }
 
 // "08:00:00" in the language of the page.

@@ -6,8 +6,10 @@
 // "incidents" topic: a snapshot, then each incident's new state); the
 // selected incident's calls and timeline are read again when it changes.
 import { api } from './auth.js';
-import { t, tf, tName, formatTime } from './i18n.js';
+import { t, tf, tName, formatTime, addressText } from './i18n.js';
 import { districtText, FAMILY_COLORS } from './map.js';
+
+export { addressText };
 
 // A priority-1 incident still "new" (no unit dispatched) this long after it
 // opened is in alarm. Tests shorten it with localStorage ALARM_KEY (seconds).
@@ -110,16 +112,6 @@ function byPriorityThenAge(a, b) {
   return (a.priority - b.priority)
     || (Date.parse(a.opened_at) - Date.parse(b.opened_at))
     || (idNumber(a.id) - idNumber(b.id));
-}
-
-// The server describes a place as "near <street or address>[, <place>]" or
-// "near an unnamed <class> road"; the names are the city's own, the words
-// around them are said in the reader's language.
-export function addressText(text) {
-  const m = /^near (?:an unnamed (\w+) road|(.+?))(?:, (.+))?$/.exec(text || '');
-  if (!m) return text || '';
-  const what = m[1] ? tf('addr.unnamed', { road: tName('road', m[1]) }) : m[2];
-  return m[3] ? tf('addr.near_in', { what, place: m[3] }) : tf('addr.near', { what });
 }
 
 function placeText(inc) {

@@ -2,8 +2,8 @@
 // journal, the city map, the dispatcher's console (incidents.js) and the
 // units' board (units.js).
 import './style.css';
-import { Connection } from './connection.js';
-import { auth, api, signIn, signOut, resume, stillSignedIn } from './auth.js';
+import { Connection, showConnectionState } from './connection.js';
+import { auth, api, signOut, resume, stillSignedIn, bindLoginForm, showLoginReason } from './auth.js';
 import { t, tName, setLang, currentLang, applyTranslations, formatTime } from './i18n.js';
 import { CityMap, mapState } from './map.js';
 import {
@@ -15,14 +15,6 @@ import {
 
 const FEED_MAX = 200;
 const $ = (id) => document.getElementById(id);
-
-function showState(state) {
-  const el = $('conn-state');
-  el.dataset.state = state;
-  const label = el.querySelector('.label');
-  label.dataset.i18n = `conn.${state}`;
-  label.textContent = t(`conn.${state}`);
-}
 
 function entryItem(entry) {
   const li = document.createElement('li');
@@ -168,7 +160,7 @@ function enter(user) {
   conn = new Connection({
     token: auth.token,
     topics: [...consoleTopics(), ...unitsTopics(user)],
-    onState: showState,
+    onState: showConnectionState,
     onHello: (h) => { $('server-version').textContent = `citycmd ${h.version}`; },
     onEvent: (ev) => {
       addFeedItem(ev);
@@ -203,29 +195,8 @@ function leave(reason) {
   $('logout').hidden = true;
   $('conn-state').hidden = true;
   $('login').hidden = false;
-  const error = $('login-error');
-  error.hidden = !reason;
-  if (reason) {
-    error.dataset.i18n = `auth.${reason}`;
-    error.textContent = t(`auth.${reason}`);
-  }
-  $('login-password').value = '';
+  showLoginReason(reason, t);
   $('login-username').focus();
-}
-
-async function submitLogin(e) {
-  e.preventDefault();
-  const button = $('login-form').querySelector('button[type=submit]');
-  button.disabled = true;
-  const r = await signIn($('login-username').value.trim(), $('login-password').value);
-  button.disabled = false;
-  $('login-password').value = '';
-  if (!r.ok) {
-    leave(r.status === 0 ? 'unreachable' : 'failed');
-    return;
-  }
-  $('login-error').hidden = true;
-  enter(auth.user);
 }
 
 async function logout() {
@@ -249,7 +220,7 @@ async function init() {
   initMapControls();
   initConsole();
   initUnits();
-  $('login-form').addEventListener('submit', submitLogin);
+  bindLoginForm({ enter, leave });
   $('logout').addEventListener('click', logout);
   auth.onLost = (reason) => leave(reason);
   tickClock();

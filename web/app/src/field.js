@@ -1,0 +1,504 @@
+// The field unit's phone page (/field.html): the same sign-in as the
+// console; the user picks their unit among their agency's (remembered in
+// localStorage); shares the phone's position (geolocation, high accuracy)
+// as the unit's, at most one report every 5 s (the newest fix waits while
+// one is in flight); sets the unit's status; sees the incident the unit is
+// assigned to. The status and the assignment stay current from the event
+// feed (unit.status, incident.* of the assigned incident).
+import './field.css';
+import { Connection, showConnectionState } from './connection.js';
+import { auth, api, signOut, resume, stillSignedIn, bindLoginForm, showLoginReason } from './auth.js';
+import {
+  t, tf, tName, setLang, currentLang, applyTranslations, formatTime, addressText,
+} from './i18n.js';
+
+const UNIT_KEY = 'citycmd.field.unit';
+const SHARE_KEY = 'citycmd.field.share';
+const REPORT_INTERVAL_MS = 5000;
+
+const $ = (id) => document.getElementById(id);
+
+const st = {
+  epoch: 0, // bumped at sign-out and at a change of unit: late answers are dropped
+  conn: null,
+  unit: null, // the chosen unit, as the server has it
+  incident: null, // its incident (GET /api/v1/incidents/{id}), or null
+  incSeq: 0,
+  // Sharing the position.
+  watch: null, // the watchPosition id, or null when not sharing
+  geoState: '', // '', 'waiting', 'denied', 'insecure', 'unsupported', 'unavailable', 'timeout'
+  pending: null, // the newest fix not yet sent
+  inFlight: false,
+  lastSentAt: 0,
+  sendTimer: null,
+  lastFix: null, // { at, accuracy }
+  verdict: null, // { key, detail }
+};
+
+function errorText(body, res) {
+  return (body && body.error && body.error.message) || (res ? String(res.status) : t('auth.unreachable'));
+}
+
+async function call(path, init) {
+  let res;
+  let body;
+  try {
+    res = await api(path, init);
+    body = await res.json().catch(() => ({}));
+  } catch {
+    return { res: null, body: null };
+  }
+  return { res, body };
+}
+
+function showError(id, text) {
+  const p = $(id);
+  p.hidden = !text;
+  p.textContent = text || '';
+}
+
+// ---- choosing the unit ----
+
+function storedUnit() {
+  try {
+    const v = JSON.parse(localStorage.getItem(UNIT_KEY) || 'null');
+    return v && auth.user && v.user === auth.user.username ? v.id : null;
+  } catch {
+    return null;
+  }
+}
+
+async function showPicker() {
+  const epoch = ++st.epoch;
+  stopSharing({ remember: false });
+  st.unit = null;
+  st.incident = null;
+  $('unit-view').hidden = true;
+  $('pick').hidden = false;
+  const list = $('unit-choices');
+  list.replaceChildren();
+  $('pick-empty').hidden = true;
+  const agency = auth.user.agency;
+  const q = agency && agency !== 'command' ? `?agency=${encodeURIComponent(agency)}` : '';
+  const { res, body } = await call(`/api/v1/units${q}`);
+  if (epoch !== st.epoch) return;
+  const empty = $('pick-empty');
+  if (!res || !res.ok) {
+    delete empty.dataset.i18n;
+    empty.hidden = false;
+    empty.textContent = t('field.units_failed') + errorText(body, res);
+    return;
+  }
+  const units = body.units || [];
+  empty.dataset.i18n = 'field.no_units';
+  empty.textContent = t('field.no_units');
+  empty.hidden = units.length > 0;
+  for (const u of units) {
+    const li = document.createElement('li');
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'big choice';
+    b.dataset.id = u.id;
+    const sign = document.createElement('span');
+    sign.className = 'call';
+    sign.textContent = u.call_sign || u.id;
+    const kind = document.createElement('span');
+    kind.className = 'muted kind';
+    kind.dataset.kind = u.kind || '';
+    kind.textContent = tName('unit.kind', u.kind || '');
+    b.append(sign, kind);
+    b.addEventListener('click', () => chooseUnit(u));
+    li.append(b);
+    list.append(li);
+  }
+}
+
+function chooseUnit(u) {
+  localStorage.setItem(UNIT_KEY, JSON.stringify({ user: auth.user.username, id: u.id }));
+  showUnit(u.id, u);
+}
+
+// Shows the unit (reading it again from the server) and, when sharing was
+// on for it, goes on sharing.
+async function showUnit(id, known) {
+  const epoch = ++st.epoch;
+  $('pick').hidden = true;
+  $('unit-view').hidden = false;
+  if (known) setUnit(known);
+  const { res, body } = await call(`/api/v1/units/${encodeURIComponent(id)}`);
+  if (epoch !== st.epoch) return;
+  if (!res || !res.ok) {
+    if (res && (res.status === 404 || res.status === 403)) {
+      localStorage.removeItem(UNIT_KEY);
+      showPicker();
+    }
+    return;
+  }
+  setUnit(body.unit || body);
+  if (localStorage.getItem(SHARE_KEY) === id && st.watch === null) startSharing();
+}
+
+async function refreshUnit() {
+  const epoch = st.epoch;
+  const id = st.unit && st.unit.id;
+  if (!id) return;
+  const { res, body } = await call(`/api/v1/units/${encodeURIComponent(id)}`);
+  if (epoch !== st.epoch || !res || !res.ok || !st.unit || st.unit.id !== id) return;
+  setUnit(body.unit || body);
+}
+
+function setUnit(u) {
+  const prevIncident = st.unit ? st.unit.incident || null : undefined;
+  st.unit = { ...(st.unit && st.unit.id === u.id ? st.unit : {}), ...u };
+  renderUnit();
+  const inc = st.unit.incident || null;
+  if (inc !== prevIncident || (inc && !st.incident)) loadIncident();
+}
+
+function renderUnit() {
+  const u = st.unit;
+  if (!u) return;
+  $('unit-call').textContent = u.call_sign || u.id;
+  $('unit-call').dataset.id = u.id;
+  $('unit-kind').textContent = `${tName('unit.kind', u.kind || '')} · ${tName('agency', u.agency || '')}`;
+  const s = $('unit-status');
+  s.dataset.status = u.status || '';
+  s.dataset.primary = u.primary || '';
+  s.textContent = tName('unit.status', u.status || '');
+  document.querySelectorAll('#status-buttons button').forEach((b) => {
+    b.setAttribute('aria-pressed', String(b.dataset.status === u.status));
+  });
+}
+
+// ---- the assignment ----
+
+async function loadIncident() {
+  const seq = ++st.incSeq;
+  const id = st.unit && st.unit.incident;
+  showError('inc-error', null);
+  if (!id) {
+    st.incident = null;
+    renderIncident();
+    return;
+  }
+  const { res, body } = await call(`/api/v1/incidents/${encodeURIComponent(id)}`);
+  if (seq !== st.incSeq) return;
+  if (!res || !res.ok) {
+    st.incident = { id };
+    renderIncident();
+    showError('inc-error', t('detail.gone') + errorText(body, res));
+    return;
+  }
+  st.incident = body.incident || body;
+  renderIncident();
+}
+
+function renderIncident() {
+  const inc = st.incident;
+  $('assignment').hidden = !inc;
+  $('no-assignment').hidden = !!inc;
+  if (!inc) return;
+  $('assignment').dataset.id = inc.id;
+  $('inc-id').textContent = inc.id;
+  $('inc-type').textContent = inc.type ? tName('cat', inc.type) : '—';
+  $('inc-type').dataset.type = inc.type || '';
+  $('inc-address').textContent = inc.address ? addressText(inc.address) : '—';
+  $('inc-priority').textContent = inc.priority ? `P${inc.priority}` : '—';
+}
+
+// ---- the status ----
+
+async function setStatus(status) {
+  if (!st.unit) return;
+  const epoch = st.epoch;
+  const id = st.unit.id;
+  showError('status-error', null);
+  const buttons = document.querySelectorAll('#status-buttons button');
+  buttons.forEach((b) => { b.disabled = true; });
+  const { res, body } = await call(`/api/v1/units/${encodeURIComponent(id)}`, {
+    method: 'PATCH',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ status }),
+  });
+  buttons.forEach((b) => { b.disabled = false; });
+  if (epoch !== st.epoch) return;
+  if (!res || !res.ok) {
+    showError('status-error', t('field.refused') + errorText(body, res));
+    return;
+  }
+  setUnit(body.unit || body);
+}
+
+// ---- sharing the position ----
+
+function showGeo(state) {
+  st.geoState = state;
+  const p = $('geo-state');
+  p.dataset.state = state;
+  p.hidden = !state;
+  p.textContent = state ? t(`field.${state}`) : '';
+}
+
+// What the page says while not sharing: nothing, unless it cannot share.
+function idleGeo() {
+  if (st.geoState === 'denied') return; // until the permission changes
+  if (!window.isSecureContext) showGeo('insecure');
+  else if (!('geolocation' in navigator)) showGeo('unsupported');
+  else showGeo('');
+}
+
+// Says so before the toggle is pressed when the browser already refuses.
+async function checkPermission() {
+  if (!window.isSecureContext || !navigator.permissions) return;
+  try {
+    const p = await navigator.permissions.query({ name: 'geolocation' });
+    const apply = () => {
+      if (p.state === 'denied') {
+        if (st.watch !== null) stopSharing({ remember: false, keepState: true });
+        showGeo('denied');
+      } else if (st.geoState === 'denied') {
+        st.geoState = '';
+        if (st.watch === null) idleGeo();
+      }
+    };
+    apply();
+    p.onchange = apply;
+  } catch {
+    /* no Permissions API for geolocation: the error of watchPosition tells */
+  }
+}
+
+function renderShare() {
+  const on = st.watch !== null;
+  $('share').setAttribute('aria-checked', String(on));
+  $('share').classList.toggle('on', on);
+  const fix = $('fix-time');
+  if (st.lastFix) {
+    fix.dataset.at = st.lastFix.at;
+    fix.textContent = formatTime(st.lastFix.at) +
+      (Number.isFinite(st.lastFix.accuracy) ? ` (${tf('field.accuracy', { m: Math.round(st.lastFix.accuracy) })})` : '');
+  } else {
+    fix.dataset.at = '';
+    fix.textContent = '—';
+  }
+  const v = $('verdict');
+  if (st.verdict) {
+    v.dataset.verdict = st.verdict.key;
+    v.textContent = st.verdict.key === 'failed'
+      ? t('field.verdict.failed') + st.verdict.detail
+      : tName('field.verdict', st.verdict.key);
+  } else {
+    v.dataset.verdict = '';
+    v.textContent = '—';
+  }
+}
+
+// The report of a geolocation position (the API's fields).
+function fixOf(pos) {
+  const c = pos.coords;
+  const num = (x) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+  const speed = num(c.speed);
+  const heading = num(c.heading);
+  return {
+    lon: c.longitude,
+    lat: c.latitude,
+    accuracy_m: num(c.accuracy) === null ? null : Math.min(c.accuracy, 100000),
+    speed_kmh: speed === null ? null : Math.min(1000, Math.max(0, speed * 3.6)),
+    course: heading === null ? null : heading % 360,
+    at: new Date(pos.timestamp || Date.now()).toISOString(),
+  };
+}
+
+function startSharing() {
+  if (!st.unit) return;
+  if (!window.isSecureContext) { showGeo('insecure'); renderShare(); return; }
+  if (!('geolocation' in navigator)) { showGeo('unsupported'); renderShare(); return; }
+  const unitId = st.unit.id;
+  localStorage.setItem(SHARE_KEY, unitId);
+  st.geoState = '';
+  showGeo('waiting');
+  st.watch = navigator.geolocation.watchPosition(
+    (pos) => onFix(unitId, pos),
+    (err) => {
+      if (err.code === 1) {
+        showGeo('denied');
+        stopSharing({ remember: false, keepState: true });
+      } else {
+        showGeo(err.code === 3 ? 'timeout' : 'unavailable');
+      }
+    },
+    { enableHighAccuracy: true, maximumAge: 0, timeout: 30000 },
+  );
+  renderShare();
+}
+
+function stopSharing({ remember = true, keepState = false } = {}) {
+  if (st.watch !== null) navigator.geolocation.clearWatch(st.watch);
+  st.watch = null;
+  st.pending = null;
+  clearTimeout(st.sendTimer);
+  st.sendTimer = null;
+  if (remember) localStorage.removeItem(SHARE_KEY);
+  if (!keepState) idleGeo();
+  renderShare();
+}
+
+function onFix(unitId, pos) {
+  if (st.watch === null || !st.unit || st.unit.id !== unitId) return;
+  const fix = fixOf(pos);
+  st.lastFix = { at: fix.at, accuracy: fix.accuracy_m };
+  showGeo('');
+  st.pending = { unitId, fix };
+  renderShare();
+  pump();
+}
+
+// Sends the newest fix when none is in flight and the last went at least
+// REPORT_INTERVAL_MS ago; otherwise it waits (a newer fix replaces it).
+async function pump() {
+  if (st.inFlight || !st.pending || st.sendTimer) return;
+  const wait = st.lastSentAt + REPORT_INTERVAL_MS - Date.now();
+  if (wait > 0) {
+    st.sendTimer = setTimeout(() => { st.sendTimer = null; pump(); }, wait);
+    return;
+  }
+  const { unitId, fix } = st.pending;
+  st.pending = null;
+  st.inFlight = true;
+  st.lastSentAt = Date.now();
+  const { res, body } = await call(`/api/v1/units/${encodeURIComponent(unitId)}/position`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(fix),
+  });
+  st.inFlight = false;
+  if (st.unit && st.unit.id === unitId) {
+    if (res && body && typeof body.verdict === 'string') st.verdict = { key: body.verdict };
+    else st.verdict = { key: 'failed', detail: errorText(body, res) };
+    renderShare();
+  }
+  pump();
+}
+
+// ---- the live feed ----
+
+function onEvent(ev) {
+  const d = ev.data || {};
+  const u = st.unit;
+  if (!u) return;
+  if (ev.type === 'unit.status' && d.unit === u.id) {
+    setUnit({ id: u.id, status: d.to, primary: d.primary, incident: d.incident || null });
+  } else if (ev.type === 'unit.updated' && d.unit === u.id) {
+    const change = { id: u.id };
+    for (const [field, v] of Object.entries(d.changes || {})) change[field] = v && v.to;
+    setUnit(change);
+  } else if (ev.type === 'unit.removed' && d.unit === u.id) {
+    localStorage.removeItem(UNIT_KEY);
+    showPicker();
+  } else if (/^incident\./.test(ev.type) && u.incident && st.incident
+             && ev.subject === `incident/${String(u.incident).replace(/^I-/, '')}`) {
+    loadIncident();
+  }
+}
+
+// ---- signing in and out ----
+
+function showUser(user) {
+  $('user-name').textContent = user.display_name || user.username;
+  $('user-agency').textContent = tName('agency', user.agency);
+}
+
+function enter(user) {
+  showUser(user);
+  $('login').hidden = true;
+  $('field').hidden = false;
+  $('conn-state').hidden = false;
+  st.conn = new Connection({
+    token: auth.token,
+    topics: ['events'],
+    onState: (s) => {
+      showConnectionState(s);
+      // Back after a break: read the unit again (what the feed missed).
+      if (s === 'connected' && st.unit) refreshUnit();
+    },
+    onEvent,
+    onClosed: async () => stillSignedIn(),
+  });
+  window.citycmdField = { conn: st.conn, st };
+  st.conn.start();
+  const id = storedUnit();
+  if (id) showUnit(id);
+  else showPicker();
+}
+
+function leave(reason) {
+  st.epoch += 1;
+  stopSharing({ remember: false });
+  if (st.conn) st.conn.stop();
+  st.conn = null;
+  st.unit = null;
+  st.incident = null;
+  st.lastFix = null;
+  st.verdict = null;
+  renderShare();
+  $('field').hidden = true;
+  $('conn-state').hidden = true;
+  $('login').hidden = false;
+  showLoginReason(reason, t);
+}
+
+async function logout() {
+  localStorage.removeItem(SHARE_KEY);
+  leave(null);
+  await signOut();
+}
+
+function relabel() {
+  applyTranslations(document);
+  $('lang').textContent = currentLang() === 'zh' ? 'English' : '中文';
+  document.querySelectorAll('#status-buttons button').forEach((b) => {
+    b.textContent = tName('unit.status', b.dataset.status);
+  });
+  document.querySelectorAll('#unit-choices .kind').forEach((k) => {
+    k.textContent = tName('unit.kind', k.dataset.kind);
+  });
+  if (auth.user) showUser(auth.user);
+  const conn = $('conn-state');
+  conn.querySelector('.label').textContent = t(`conn.${conn.dataset.state}`);
+  renderUnit();
+  renderIncident();
+  renderShare();
+  if (st.geoState) showGeo(st.geoState);
+}
+
+async function init() {
+  relabel();
+  $('lang').addEventListener('click', () => {
+    setLang(currentLang() === 'zh' ? 'en' : 'zh');
+    relabel();
+  });
+  bindLoginForm({ enter, leave });
+  $('logout').addEventListener('click', logout);
+  $('change-unit').addEventListener('click', () => {
+    localStorage.removeItem(UNIT_KEY);
+    localStorage.removeItem(SHARE_KEY);
+    showPicker();
+  });
+  $('share').addEventListener('click', () => {
+    if (st.watch !== null) stopSharing();
+    else startSharing();
+  });
+  $('status-buttons').addEventListener('click', (e) => {
+    const b = e.target.closest('button[data-status]');
+    if (b) setStatus(b.dataset.status);
+  });
+  auth.onLost = (reason) => leave(reason);
+  // Told before anything is pressed: this page cannot share from here.
+  idleGeo();
+  checkPermission();
+  const user = await resume();
+  if (user) enter(user);
+  else leave(null);
+}
+
+init();
