@@ -384,6 +384,9 @@ static int listen_on(web_gps *g, int proto, const char *addr, char **err)
     }
     GSocketAddress *sa = g_inet_socket_address_new(ia, (guint16)hp.port);
     GSocketService *svc = g_socket_service_new();
+    /* A fleet reconnects all at once after a restart: GLib's default
+     * backlog of 10 would leave most of it waiting on the kernel. */
+    g_socket_listener_set_backlog(G_SOCKET_LISTENER(svc), 1024);
     GSocketAddress *bound = NULL;
     GError *e = NULL;
     int rc = 0;
