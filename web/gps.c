@@ -214,7 +214,7 @@ static void http_answer(gps_conn *c, int status, const char *reason, const char 
 static const char *header(char **lines, const char *name)
 {
     size_t n = strlen(name);
-    for (char **l = lines + 1; *l; l++)
+    for (char **l = lines[0] ? lines + 1 : lines; *l; l++)
         if (g_ascii_strncasecmp(*l, name, n) == 0 && (*l)[n] == ':')
             return g_strstrip(*l + n + 1);
     return NULL;
@@ -264,12 +264,14 @@ static void feed_http(gps_conn *c, const guint8 *p, size_t n)
         size_t head = (size_t)(end - s) + 4;
         char *text = g_strndup(s, head - 4);
         char **lines = g_strsplit(text, "\r\n", -1);
-        char **req = g_strsplit(lines[0], " ", 3);
+        /* An empty head has no request line; a short one fewer than 3 parts. */
+        char **req = g_strsplit(lines[0] ? lines[0] : "", " ", 3);
+        int parts = (int)g_strv_length(req);
         const char *cl = header(lines, "content-length"), *conn = header(lines, "connection");
         gint64 blen = cl ? g_ascii_strtoll(cl, NULL, 10) : 0;
-        int http10 = req[2] && strcmp(req[2], "HTTP/1.0") == 0;
+        int http10 = parts == 3 && strcmp(req[2], "HTTP/1.0") == 0;
         int close = http10 || (conn && g_ascii_strcasecmp(conn, "close") == 0);
-        if (!req[1] || !req[2] || !g_str_has_prefix(req[2], "HTTP/1.")) {
+        if (parts < 3 || !g_str_has_prefix(req[2], "HTTP/1.")) {
             http_answer(c, 400, "Bad Request", "not an HTTP/1.x request", 1);
         } else if (header(lines, "transfer-encoding")) {
             http_answer(c, 411, "Length Required", "send a content-length", 1);

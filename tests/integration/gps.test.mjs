@@ -278,6 +278,9 @@ describe('trackers through every protocol to the viewports that hold them', () =
     const bad = await fetch(`${s.url}/api/v1/units/${id}/track?from=yesterday`, { headers: bearer(token) });
     assert.equal(bad.status, 400);
     assert.equal((await fetch(`${s.url}/api/v1/units/${id}/track`, { headers: bearer(pol) })).status, 403);
+    const m = await (await fetch(`${s.url}/metrics`)).text();
+    assert.ok(Number(/^citycmd_history_positions_written (\d+)/m.exec(m)[1]) >= track.positions.length);
+    assert.match(m, /^citycmd_history_positions_dropped 0$/m);
   });
 
   test('a screen subscribed to one district receives none of the units outside it, even inside its box', async () => {
@@ -334,6 +337,14 @@ describe('trackers through every protocol to the viewports that hold them', () =
     const e = await tcp(portOf(s, 'gt06'));
     e.send(gt06Location(7.42, 43.73, Date.now(), 1));
     await Promise.race([e.closed, sleep(3000).then(() => assert.fail('not closed'))]);
+    // Malformed HTTP on the OsmAnd port: an empty head, a short request line.
+    for (const head of ['\r\n\r\n', 'GET\r\n\r\n', 'GET /\r\n\r\n', ' \r\nx: y\r\n\r\n']) {
+      const h = await tcp(portOf(s, 'osmand'));
+      h.send(Buffer.from(head));
+      const answer = (await h.read(12)).toString();
+      assert.equal(answer, 'HTTP/1.1 400', JSON.stringify(head));
+      await Promise.race([h.closed, sleep(3000).then(() => assert.fail('not closed'))]);
+    }
     assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
     assert.match(metrics, /citycmd_gps_protocol_errors_total [2-9]/);
