@@ -11,6 +11,7 @@
 
 #include "../core/core.h"
 #include "../core/log.h"
+#include "../core/metrics.h"
 
 #include <glib.h>
 #include <math.h>
@@ -126,6 +127,16 @@ static gpointer writer(gpointer p)
     return NULL;
 }
 
+static double written_metric(void *h)
+{
+    return (double)disp_history_written(h);
+}
+
+static double dropped_metric(void *h)
+{
+    return (double)disp_history_dropped(h);
+}
+
 disp_history *disp_history_new(const char *dir, int keep_days, core_loop *loop, char **err)
 {
     disp_history *h = g_new0(disp_history, 1);
@@ -151,6 +162,10 @@ disp_history *disp_history_new(const char *dir, int keep_days, core_loop *loop, 
     }
     h->last_purge_us = 0;
     h->thread = g_thread_new("history", writer, h);
+    core_gauge_fn("citycmd_history_positions_written", "Positions written to the history.", "",
+                  written_metric, h);
+    core_gauge_fn("citycmd_history_positions_dropped",
+                  "Positions dropped because the history's queue was full.", "", dropped_metric, h);
     return h;
 }
 
