@@ -95,6 +95,9 @@ static const opt options[] = {
      "on SIGTERM, how long to finish pending work before exiting"},
     {"ws-units-interval", T_INT, F(ws_units_interval), "250", 20, 10000, "MS",
      "how often a WebSocket client gets the units that moved in its view"},
+    {"ws-send-buffer", T_INT, F(ws_send_buffer), "0", 0, 16777216, "BYTES",
+     "the kernel send buffer of each WebSocket (0: the kernel's own sizing); smaller keeps a "
+     "slow screen's data fresh"},
     {"history-days", T_INT, F(history_days), "7", 1, 3650, "DAYS",
      "how long the units' positions are kept (positions.db in --state)"},
     {"gps-osmand", T_STR, F(gps_osmand), NULL, 0, 0, "HOST:PORT",

@@ -54,6 +54,7 @@ typedef struct core_config {
     char *gps_osmand, *gps_gt06, *gps_teltonika; /* HOST:PORT or NULL */
     int gps_idle_timeout, gps_max_connections;
     int ws_units_interval;
+    int ws_send_buffer;
     int history_days;
 } core_config;
 

@@ -164,8 +164,11 @@ disp_avl_verdict disp_avl_report_unit(disp_avl *a, int64_t unit, const char *age
     a->counted[v]++;
     if (v != DISP_AVL_ACCEPTED)
         return v;
+    int new_cell = 1;
     if (e) {
-        cell_remove(a, e);
+        new_cell = e->cell != cell_key(cell_x(fix->lon), cell_y(fix->lat));
+        if (new_cell)
+            cell_remove(a, e);
     } else {
         e = g_new0(entry, 1);
         g_hash_table_insert(a->units, GSIZE_TO_POINTER((gsize)unit), e);
@@ -180,7 +183,8 @@ disp_avl_verdict disp_avl_report_unit(disp_avl *a, int64_t unit, const char *age
     p->lat = fix->lat;
     p->speed_kmh = fix->speed_kmh;
     p->course_deg = fix->course_deg;
-    cell_add(a, e);
+    if (new_cell)
+        cell_add(a, e);
     for (guint i = 0; i < a->watchers->len; i++) {
         watcher *w = &g_array_index(a->watchers, watcher, i);
         w->fn(p, w->user);

@@ -44,24 +44,42 @@ uint32_t disp_gps__be32(const uint8_t *p)
 
 /* Both CRCs are the reflected form (LSB first) of a 16-bit polynomial; a
  * bitwise loop is fast enough for frames of a few hundred bytes. */
-static uint16_t crc16_reflected(const uint8_t *p, size_t n, uint16_t poly, uint16_t crc)
+/* Byte-at-a-time tables for the two reflected polynomials, made once. */
+static uint16_t crc_table[2][256];
+
+static void crc_tables_make(void)
 {
-    for (size_t i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (int bit = 0; bit < 8; bit++)
-            crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ poly) : (uint16_t)(crc >> 1);
+    static const uint16_t poly[2] = {0x8408, 0xA001};
+    for (int t = 0; t < 2; t++)
+        for (int b = 0; b < 256; b++) {
+            uint16_t crc = (uint16_t)b;
+            for (int bit = 0; bit < 8; bit++)
+                crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ poly[t]) : (uint16_t)(crc >> 1);
+            crc_table[t][b] = crc;
+        }
+}
+
+static uint16_t crc16_reflected(const uint8_t *p, size_t n, int table, uint16_t crc)
+{
+    static gsize made;
+    if (g_once_init_enter(&made)) {
+        crc_tables_make();
+        g_once_init_leave(&made, 1);
     }
+    const uint16_t *t = crc_table[table];
+    for (size_t i = 0; i < n; i++)
+        crc = (uint16_t)((crc >> 8) ^ t[(crc ^ p[i]) & 0xFF]);
     return crc;
 }
 
 uint16_t disp_gps_crc16_x25(const uint8_t *p, size_t n)
 {
-    return (uint16_t)~crc16_reflected(p, n, 0x8408, 0xFFFF);
+    return (uint16_t)~crc16_reflected(p, n, 0, 0xFFFF);
 }
 
 uint16_t disp_gps_crc16_arc(const uint8_t *p, size_t n)
 {
-    return crc16_reflected(p, n, 0xA001, 0x0000);
+    return crc16_reflected(p, n, 1, 0x0000);
 }
 
 /* Decodes the complete frames at the start of p[0..n); *taken is their length. */

@@ -16,10 +16,9 @@ web_gps *web_gps_new(disp_avl *avl, const char *osmand, const char *gt06, const 
                      int idle_s, int max_conns, char **err);
 /* The port bound for "osmand", "gt06" or "teltonika", or 0. */
 int web_gps_port(const web_gps *g, const char *protocol);
-/* Stops listening and closes every connection (the start of a drain); the
- * loop then finishes what was in flight. Idempotent. */
+/* Stops listening and closes every connection. Idempotent. */
 void web_gps_stop(web_gps *g);
-/* Stops, lets what was in flight finish, frees. NULL is fine. */
+/* Stops and frees. NULL is fine. */
 void web_gps_free(web_gps *g);
 
 #endif

@@ -73,13 +73,16 @@ struct web_server {
     GList *ws_clients; /* of ws_client* */
     int ws_count;
     unsigned bus_sub;
-    guint ws_flush_timer;    /* the next flush tick of broadcast messages, or 0 */
-    GByteArray *ws_scratch;  /* where batch frames are put together */
-    GHashTable *ws_holders;  /* incident id -> bits of the client slots that hold it (ws.c) */
-    GArray *ws_slot_map;     /* guint64 words: client slots in use */
-    guint ws_slot_words;     /* words a holders bitmap needs for every slot */
-    GHashTable *units_dirty; /* unit ids changed since the last units tick (ws_units.c) */
+    guint ws_flush_timer;   /* the next flush tick of broadcast messages, or 0 */
+    GByteArray *ws_scratch; /* where batch frames are put together */
+    GHashTable *ws_holders; /* incident id -> bits of the client slots that hold it (ws.c) */
+    GArray *ws_slot_map;    /* guint64 words: client slots in use */
+    guint ws_slot_words;    /* words a holders bitmap needs for every slot */
     guint units_timer;
+    GHashTable *units_dirty; /* unit ids changed since the last units tick (ws_units.c) */
+    GHashTable *units_cell;  /* unit id -> the grid cell it was last offered from */
+    GHashTable *units_views; /* grid cell -> GPtrArray of the ws_units_view* over it */
+    GPtrArray *units_wide;   /* views over every cell */
     unsigned units_sub;
     int64_t started_ms;
     core_metric *m_ws_in, *m_ws_out, *m_ws_slow, *m_ws_toobig, *m_ws_rate, *m_ws_rejected;
@@ -128,28 +131,36 @@ void web_ws_init(web_server *srv);
 /* The units tick (ws.c): each subscribed client gets what changed in its view. */
 gboolean web_ws__units_tick(gpointer srv);
 
-/* ws_units.c: the "units" topic. A client's view holds the unit ids it was sent. */
+/* ws_units.c: the "units" topic. A client's view holds the unit ids it was
+ * sent, and what it is owed since the last units message it took. */
 typedef struct {
-    GHashTable *shown;
-    /* Owed to a client that has not yet taken its last units message: the
-     * units changed and the ids removed since the last one it took. */
-    GHashTable *owed, *owed_removed;
+    GHashTable *shown, *owed, *owed_removed;
     int64_t district; /* the view is this district's area, or 0 */
+    /* Where the owning client keeps its viewport and session. */
+    const int *has_bbox_of;
+    const double *bbox_of;
+    core_session *const *session_of;
+    GArray *cells; /* the grid cells it is registered in (gsize keys) */
+    int registered, wide, touched;
 } ws_units_view;
-void ws_units_view_init(ws_units_view *v);
-void ws_units_view_clear(ws_units_view *v);
-/* {"type":"units.snapshot"} of every unit the session may see in bbox (NULL: all); resets the view.
- */
-GBytes *ws_units_snapshot(web_server *srv, ws_units_view *v, const core_session *s,
-                          const double *bbox);
-/* {"type":"units"} with the units in view changed since the last message the
- * client took, and the held ones that left, or NULL. still_queued: its last
- * units message is still waiting (this one replaces it, so it carries what
- * that one did too). snippets caches each unit's JSON for the tick (id ->
- * text, freed with free()). */
-GBytes *ws_units_changes(web_server *srv, ws_units_view *v, const core_session *s,
-                         const double *bbox, GHashTable *dirty, GHashTable *snippets,
-                         int still_queued);
+void ws_units_view_init(ws_units_view *v, const int *has_bbox, const double *bbox,
+                        core_session *const *session);
+/* Forgets what the client holds and stops hearing of units (unsubscribed). */
+void ws_units_view_leave(web_server *srv, ws_units_view *v);
+void ws_units_view_clear(web_server *srv, ws_units_view *v);
+/* {"type":"units.snapshot"} of every unit the session may see in the view
+ * (its viewport as it is now); resets the view and starts hearing of units. */
+GBytes *ws_units_snapshot(web_server *srv, ws_units_view *v);
+/* The tick, in three steps: each view is told whether its client took its
+ * last units message (what it owed is then forgotten); the units changed
+ * since the last tick are offered to the views that may hold them; then
+ * each view owed something makes its message ({"type":"units"}, the units
+ * it owes and the ids that left; NULL when nothing), which replaces a
+ * message still waiting. snippets caches each unit's JSON for the tick (id
+ * -> text, freed with free()). */
+void ws_units_view_begin(ws_units_view *v, int still_queued);
+void ws_units_collect(web_server *srv);
+GBytes *ws_units_message(web_server *srv, ws_units_view *v, GHashTable *snippets);
 void ws_units_init(web_server *srv);
 void ws_units_fini(web_server *srv);
 void web_ws_close_all(web_server *srv, int status, const char *why);

@@ -36,6 +36,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define REPLAY_MAX 1000
 #define BATCH_MAX (256 * 1024) /* bytes a batch frame gathers */
@@ -683,7 +684,7 @@ static void send_units_snapshot(ws_client *c)
         enqueue(c, e, UNITS_KEY, 0);
         g_bytes_unref(e);
     }
-    GBytes *f = ws_units_snapshot(c->srv, &c->uview, c->session, c->has_bbox ? c->bbox : NULL);
+    GBytes *f = ws_units_snapshot(c->srv, &c->uview);
     enqueue(c, f, 0, Q_FORCE);
     g_bytes_unref(f);
 }
@@ -692,24 +693,27 @@ gboolean web_ws__units_tick(gpointer p)
 {
     web_server *srv = p;
     srv->units_timer = 0;
+    /* A client still holding its last message queued gets it replaced by
+     * one that also carries what that one did: the newest state of each
+     * unit, never a backlog. */
+    for (GList *l = srv->ws_clients; l; l = l->next) {
+        ws_client *c = l->data;
+        if (c->sub_units)
+            ws_units_view_begin(&c->uview, g_hash_table_contains(c->keyed, ID_KEY(UNITS_KEY)));
+    }
+    ws_units_collect(srv);
     GHashTable *snippets = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free);
     for (GList *l = srv->ws_clients; l; l = l->next) {
         ws_client *c = l->data;
         if (!c->sub_units || c->closing || !c->session)
             continue;
-        /* A client still holding its last message queued gets it replaced
-         * by one that also carries what that one did: the newest state of
-         * each unit, never a backlog. */
-        int queued = g_hash_table_contains(c->keyed, ID_KEY(UNITS_KEY));
-        GBytes *f = ws_units_changes(srv, &c->uview, c->session, c->has_bbox ? c->bbox : NULL,
-                                     srv->units_dirty, snippets, queued);
+        GBytes *f = ws_units_message(srv, &c->uview, snippets);
         if (f) {
             enqueue(c, f, UNITS_KEY, 0);
             g_bytes_unref(f);
         }
     }
     g_hash_table_destroy(snippets);
-    g_hash_table_remove_all(srv->units_dirty);
     return G_SOURCE_REMOVE;
 }
 
@@ -800,7 +804,7 @@ static void on_subscribe(ws_client *c, web_envelope *env, int on)
     }
     if (want & TOPIC_UNITS) {
         c->sub_units = on;
-        g_hash_table_remove_all(c->uview.shown);
+        ws_units_view_leave(c->srv, &c->uview);
         if (on)
             send_units_snapshot(c);
     }
@@ -1094,9 +1098,15 @@ static void on_established(struct lws *wsi, web_server *srv, ws_pss *pss)
     c->tokens = 2.0 * srv->cfg->ws_rate;
     c->refill_us = core_mono_us();
     lws_get_peer_simple(wsi, c->peer, sizeof c->peer);
+    /* A small kernel buffer makes a slow screen slow at once, so the
+     * coalescing of its queue keeps what it gets fresh. */
+    if (srv->cfg->ws_send_buffer > 0) {
+        int sz = srv->cfg->ws_send_buffer;
+        setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    }
     c->keyed = g_hash_table_new(g_direct_hash, g_direct_equal);
     c->slot = take_slot(srv);
-    ws_units_view_init(&c->uview);
+    ws_units_view_init(&c->uview, &c->has_bbox, c->bbox, &c->session);
     const char *why;
     c->token = g_strdup(pss->token);
     sodium_memzero(pss->token, sizeof pss->token);
@@ -1128,7 +1138,7 @@ static void on_closed(web_server *srv, ws_pss *pss)
     drop_queue(c);
     unshow_all(c);
     give_slot(srv, c->slot);
-    ws_units_view_clear(&c->uview);
+    ws_units_view_clear(srv, &c->uview);
     log_debug("ws.close", "client=%" G_GUINT64_FORMAT, c->id);
     client_unref(c);
 }

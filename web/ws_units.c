@@ -5,15 +5,26 @@
  * thousands reporting every few seconds), so nothing is sent per position.
  * An accepted position (dispatch/avl) or a change of a unit (unit.* events:
  * status, call sign, removal) only marks the unit dirty and arms a tick of
- * --ws-units-interval ms. At the tick each subscribed client gets one
- * message: the dirty units inside its viewport that it may read (role and
- * agency), each with its newest position and status, and the ids of the
- * units it held that left its view. A unit's JSON is made once per tick
- * and shared by every client that gets it. So a client gets at most one
- * message per tick whatever the fleet does, and a slow client's queue holds
- * at most the newest state per tick.
+ * --ws-units-interval ms.
  *
- * Each client's view keeps the ids it holds. Loop thread only.
+ * Each subscribed client's view is registered in a grid of VIEW_CELL_DEG
+ * cells over its viewport (a viewport of more than MAX_VIEW_CELLS cells, or
+ * none, is "wide" and hears of every unit). At the tick each dirty unit is
+ * offered to the views registered in its cell and in the cell it was last
+ * offered from: a view that can see it (inside the viewport, and role and
+ * agency allow) owes it to its client; a view that held it and no longer
+ * can owes its removal. So a tick costs what it delivers, not the size of
+ * every viewport. Then each client that is owed something gets one message:
+ * the units with their newest position and status, and the ids that left.
+ * A unit's JSON is made once per tick and shared by every client that gets
+ * it.
+ *
+ * What a view owes is kept until its client takes the message: a client
+ * that has not taken its last one gets it replaced by one carrying
+ * everything since the one it did take, the newest state of each unit,
+ * never a backlog.
+ *
+ * Loop thread only.
  */
 #include "internal.h"
 
@@ -26,22 +37,107 @@
 #include <string.h>
 
 #define ID_KEY(id) GSIZE_TO_POINTER((gsize)(id))
+#define VIEW_CELL_DEG 0.01 /* about 1 km */
+#define MAX_VIEW_CELLS 1024
+#define NO_CELL ((gsize)-1)
 
-void ws_units_view_init(ws_units_view *v)
+static gsize cell_of(double lon, double lat)
 {
+    if (!isfinite(lon) || !isfinite(lat))
+        return NO_CELL;
+    gsize x = (gsize)floor((lon + 180.0) / VIEW_CELL_DEG),
+          y = (gsize)floor((lat + 90.0) / VIEW_CELL_DEG);
+    return x | y << 20;
+}
+
+void ws_units_view_init(ws_units_view *v, const int *has_bbox, const double *bbox,
+                        core_session *const *session)
+{
+    memset(v, 0, sizeof *v);
     v->shown = g_hash_table_new(g_direct_hash, g_direct_equal);
     v->owed = g_hash_table_new(g_direct_hash, g_direct_equal);
     v->owed_removed = g_hash_table_new(g_direct_hash, g_direct_equal);
+    v->has_bbox_of = has_bbox;
+    v->bbox_of = bbox;
+    v->session_of = session;
 }
 
-void ws_units_view_clear(ws_units_view *v)
+static const double *view_bbox(const ws_units_view *v)
 {
-    if (v->shown) {
-        g_hash_table_destroy(v->shown);
-        g_hash_table_destroy(v->owed);
-        g_hash_table_destroy(v->owed_removed);
+    return *v->has_bbox_of ? v->bbox_of : NULL;
+}
+
+/* ---- the grid of views ---- */
+
+static void unregister(web_server *srv, ws_units_view *v)
+{
+    if (!v->registered)
+        return;
+    if (v->wide) {
+        g_ptr_array_remove_fast(srv->units_wide, v);
+    } else {
+        for (guint i = 0; i < v->cells->len; i++) {
+            gsize k = g_array_index(v->cells, gsize, i);
+            GPtrArray *list = g_hash_table_lookup(srv->units_views, GSIZE_TO_POINTER(k));
+            g_ptr_array_remove_fast(list, v);
+            if (!list->len)
+                g_hash_table_remove(srv->units_views, GSIZE_TO_POINTER(k));
+        }
+        g_array_set_size(v->cells, 0);
     }
+    v->registered = v->wide = 0;
+}
+
+static void register_view(web_server *srv, ws_units_view *v)
+{
+    unregister(srv, v);
+    const double *b = view_bbox(v);
+    double nx = b ? floor((b[2] + 180) / VIEW_CELL_DEG) - floor((b[0] + 180) / VIEW_CELL_DEG) + 1
+                  : 0,
+           ny = b ? floor((b[3] + 90) / VIEW_CELL_DEG) - floor((b[1] + 90) / VIEW_CELL_DEG) + 1 : 0;
+    v->registered = 1;
+    if (!b || nx * ny > MAX_VIEW_CELLS) {
+        v->wide = 1;
+        g_ptr_array_add(srv->units_wide, v);
+        return;
+    }
+    if (!v->cells)
+        v->cells = g_array_new(FALSE, FALSE, sizeof(gsize));
+    gsize x0 = (gsize)floor((b[0] + 180) / VIEW_CELL_DEG),
+          y0 = (gsize)floor((b[1] + 90) / VIEW_CELL_DEG);
+    for (gsize y = y0; y < y0 + (gsize)ny; y++)
+        for (gsize x = x0; x < x0 + (gsize)nx; x++) {
+            gsize k = x | y << 20;
+            GPtrArray *list = g_hash_table_lookup(srv->units_views, GSIZE_TO_POINTER(k));
+            if (!list) {
+                list = g_ptr_array_new();
+                g_hash_table_insert(srv->units_views, GSIZE_TO_POINTER(k), list);
+            }
+            g_ptr_array_add(list, v);
+            g_array_append_val(v->cells, k);
+        }
+}
+
+void ws_units_view_leave(web_server *srv, ws_units_view *v)
+{
+    unregister(srv, v);
+    g_hash_table_remove_all(v->shown);
+    g_hash_table_remove_all(v->owed);
+    g_hash_table_remove_all(v->owed_removed);
+}
+
+void ws_units_view_clear(web_server *srv, ws_units_view *v)
+{
+    if (!v->shown)
+        return;
+    unregister(srv, v);
+    g_hash_table_destroy(v->shown);
+    g_hash_table_destroy(v->owed);
+    g_hash_table_destroy(v->owed_removed);
+    if (v->cells)
+        g_array_free(v->cells, TRUE);
     v->shown = v->owed = v->owed_removed = NULL;
+    v->cells = NULL;
 }
 
 static int in_box(const disp_avl_pos *p, const double *bbox)
@@ -90,6 +186,8 @@ static char *unit_text(web_server *srv, const disp_avl_pos *p)
 
 static int may_see(web_server *srv, const core_session *s, const disp_avl_pos *p)
 {
+    if (!s)
+        return 0;
     /* A unit no longer in the registry is no longer shown. */
     if (srv->deps.units && !disp_units_get(srv->deps.units, p->unit_id))
         return 0;
@@ -101,7 +199,6 @@ typedef struct {
     ws_units_view *v;
     const core_session *s;
     const double *bbox;
-    GHashTable *dirty;    /* NULL: every unit (a snapshot) */
     GHashTable *snippets; /* unit id -> its text this tick */
     GString *out;
     int n;
@@ -109,8 +206,7 @@ typedef struct {
 
 static void add(pass *a, const disp_avl_pos *p)
 {
-    if ((a->dirty && !g_hash_table_contains(a->dirty, ID_KEY(p->unit_id))) ||
-        !in_view(a->srv, a->v, p, a->bbox) || !may_see(a->srv, a->s, p))
+    if (!in_view(a->srv, a->v, p, a->bbox) || !may_see(a->srv, a->s, p))
         return;
     const char *t = g_hash_table_lookup(a->snippets, ID_KEY(p->unit_id));
     if (!t) {
@@ -121,6 +217,9 @@ static void add(pass *a, const disp_avl_pos *p)
     g_string_append(a->out, t);
     g_hash_table_add(a->v->shown, ID_KEY(p->unit_id));
     g_hash_table_remove(a->v->owed_removed, ID_KEY(p->unit_id));
+    /* Where the screens holding it will look for it when it moves. */
+    g_hash_table_insert(a->srv->units_cell, ID_KEY(p->unit_id),
+                        GSIZE_TO_POINTER(cell_of(p->lon, p->lat)));
 }
 
 static void add_pos(const disp_avl_pos *p, void *user)
@@ -137,20 +236,14 @@ static GBytes *frame_of(GString *s)
     return g_bytes_new_take(b, LWS_PRE + n);
 }
 
-GBytes *ws_units_snapshot(web_server *srv, ws_units_view *v, const core_session *s,
-                          const double *bbox)
+GBytes *ws_units_snapshot(web_server *srv, ws_units_view *v)
 {
-    g_hash_table_remove_all(v->shown);
-    g_hash_table_remove_all(v->owed);
-    g_hash_table_remove_all(v->owed_removed);
+    ws_units_view_leave(srv, v);
+    register_view(srv, v);
+    const double *bbox = view_bbox(v);
     GHashTable *snippets = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free);
-    pass a = {srv,
-              v,
-              s,
-              bbox,
-              NULL,
-              snippets,
-              g_string_new("{\"type\":\"units.snapshot\",\"data\":{\"units\":["),
+    pass a = {srv,  v,        *v->session_of,
+              bbox, snippets, g_string_new("{\"type\":\"units.snapshot\",\"data\":{\"units\":["),
               0};
     if (srv->deps.avl)
         disp_avl_foreach(srv->deps.avl, bbox, add_pos, &a);
@@ -165,46 +258,85 @@ GBytes *ws_units_snapshot(web_server *srv, ws_units_view *v, const core_session 
     return frame_of(a.out);
 }
 
-GBytes *ws_units_changes(web_server *srv, ws_units_view *v, const core_session *s,
-                         const double *bbox, GHashTable *dirty, GHashTable *snippets,
-                         int still_queued)
+/* ---- the tick ---- */
+
+void ws_units_view_begin(ws_units_view *v, int still_queued)
 {
-    if (!still_queued) {
+    if (still_queued)
+        return;
+    if (g_hash_table_size(v->owed))
         g_hash_table_remove_all(v->owed);
+    if (g_hash_table_size(v->owed_removed))
         g_hash_table_remove_all(v->owed_removed);
+}
+
+static void offer(web_server *srv, ws_units_view *v, const disp_avl_pos *p, int64_t id)
+{
+    gpointer k = ID_KEY(id);
+    if (p && in_view(srv, v, p, view_bbox(v)) && may_see(srv, *v->session_of, p)) {
+        g_hash_table_add(v->owed, k);
+        g_hash_table_remove(v->owed_removed, k);
+        g_hash_table_add(v->shown, k);
+    } else if (g_hash_table_remove(v->shown, k)) {
+        g_hash_table_remove(v->owed, k);
+        g_hash_table_add(v->owed_removed, k);
+    } else {
+        return;
     }
+    v->touched = 1;
+}
+
+static void offer_list(web_server *srv, GPtrArray *list, const disp_avl_pos *p, int64_t id)
+{
+    for (guint i = 0; list && i < list->len; i++)
+        offer(srv, list->pdata[i], p, id);
+}
+
+void ws_units_collect(web_server *srv)
+{
     GHashTableIter it;
     gpointer k;
-    g_hash_table_iter_init(&it, dirty);
-    while (g_hash_table_iter_next(&it, &k, NULL))
-        g_hash_table_add(v->owed, k);
-    dirty = v->owed;
-    if (!g_hash_table_size(dirty))
-        return NULL;
-    pass a = {
-        srv, v, s, bbox, dirty, snippets, g_string_new("{\"type\":\"units\",\"data\":{\"units\":["),
-        0};
-    /* A viewport covering few of the dirty units: the grid; else the dirty set. */
-    if (bbox && g_hash_table_size(dirty) > 64) {
-        disp_avl_foreach(srv->deps.avl, bbox, add_pos, &a);
-    } else {
-        g_hash_table_iter_init(&it, dirty);
-        while (g_hash_table_iter_next(&it, &k, NULL)) {
-            const disp_avl_pos *p = disp_avl_get(srv->deps.avl, (int64_t)GPOINTER_TO_SIZE(k));
-            if (p)
-                add(&a, p);
-        }
-    }
-    /* Held units that changed and can no longer be seen. */
-    g_hash_table_iter_init(&it, v->shown);
+    g_hash_table_iter_init(&it, srv->units_dirty);
     while (g_hash_table_iter_next(&it, &k, NULL)) {
-        if (!g_hash_table_contains(dirty, k))
-            continue;
+        int64_t id = (int64_t)GPOINTER_TO_SIZE(k);
+        const disp_avl_pos *p = srv->deps.avl ? disp_avl_get(srv->deps.avl, id) : NULL;
+        gsize now = p ? cell_of(p->lon, p->lat) : NO_CELL;
+        gpointer was_p = NULL;
+        gsize was = g_hash_table_lookup_extended(srv->units_cell, k, NULL, &was_p)
+                        ? GPOINTER_TO_SIZE(was_p)
+                        : NO_CELL;
+        if (now != NO_CELL)
+            offer_list(srv, g_hash_table_lookup(srv->units_views, GSIZE_TO_POINTER(now)), p, id);
+        if (was != NO_CELL && was != now)
+            offer_list(srv, g_hash_table_lookup(srv->units_views, GSIZE_TO_POINTER(was)), p, id);
+        offer_list(srv, srv->units_wide, p, id);
+        if (now != NO_CELL)
+            g_hash_table_insert(srv->units_cell, k, GSIZE_TO_POINTER(now));
+        else
+            g_hash_table_remove(srv->units_cell, k);
+    }
+    g_hash_table_remove_all(srv->units_dirty);
+}
+
+GBytes *ws_units_message(web_server *srv, ws_units_view *v, GHashTable *snippets)
+{
+    if (!v->touched)
+        return NULL;
+    v->touched = 0;
+    pass a = {srv,
+              v,
+              *v->session_of,
+              view_bbox(v),
+              snippets,
+              g_string_new("{\"type\":\"units\",\"data\":{\"units\":["),
+              0};
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init(&it, v->owed);
+    while (g_hash_table_iter_next(&it, &k, NULL)) {
         const disp_avl_pos *p = disp_avl_get(srv->deps.avl, (int64_t)GPOINTER_TO_SIZE(k));
-        if (p && in_view(srv, v, p, bbox) && may_see(srv, s, p))
-            continue;
-        g_hash_table_add(v->owed_removed, k);
-        g_hash_table_iter_remove(&it);
+        if (p)
+            add(&a, p);
     }
     g_string_append(a.out, "],\"removed\":[");
     int removed = 0;
@@ -248,6 +380,10 @@ static void on_unit_event(core_event *ev, void *user)
 void ws_units_init(web_server *srv)
 {
     srv->units_dirty = g_hash_table_new(g_direct_hash, g_direct_equal);
+    srv->units_cell = g_hash_table_new(g_direct_hash, g_direct_equal);
+    srv->units_views = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+                                             (GDestroyNotify)g_ptr_array_unref);
+    srv->units_wide = g_ptr_array_new();
     if (srv->deps.avl)
         disp_avl_watch(srv->deps.avl, on_position, srv);
     srv->units_sub = core_bus_subscribe(srv->deps.bus, "unit.", on_unit_event, srv);
@@ -263,7 +399,12 @@ void ws_units_fini(web_server *srv)
     if (srv->units_timer)
         g_source_remove(srv->units_timer);
     srv->units_timer = 0;
-    if (srv->units_dirty)
+    if (srv->units_dirty) {
         g_hash_table_destroy(srv->units_dirty);
-    srv->units_dirty = NULL;
+        g_hash_table_destroy(srv->units_cell);
+        g_hash_table_destroy(srv->units_views);
+        g_ptr_array_unref(srv->units_wide);
+    }
+    srv->units_dirty = srv->units_cell = srv->units_views = NULL;
+    srv->units_wide = NULL;
 }

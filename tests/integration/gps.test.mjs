@@ -350,3 +350,112 @@ describe('trackers through every protocol to the viewports that hold them', () =
     assert.match(metrics, /citycmd_gps_protocol_errors_total [2-9]/);
   });
 });
+
+describe('a screen that stops reading gets the newest position of each unit, not a backlog', () => {
+  let s, op;
+  const N = 80;
+  before(async () => {
+    const state = tempDir();
+    addUser(state, { username: 'ops.op', password: 'operator password 1', roles: 'operator', agency: 'command' });
+    // A 4 KiB kernel buffer per WebSocket: a screen that stops reading is
+    // slow at once, not after megabytes.
+    s = await startServer({ state, args: ['--city', CITY, '--gps-osmand', '127.0.0.1:0', '--ws-units-interval', '50', '--ws-send-buffer', '4096'] });
+    op = await login(s.url, 'ops.op', 'operator password 1');
+    for (let i = 0; i < N; i++) {
+      const r = await post(s.url, '/api/v1/units', { call_sign: `S-${i}`, kind: 'patrol_car', agency: 'police', device: `slow-${i}` }, bearer(op));
+      assert.equal(r.status, 201, r.text);
+    }
+  });
+  after(async () => { await s.stop(); s.cleanup(); });
+
+  test('paused, then resumed: a few messages, each unit at its last report', async () => {
+    const osmand = `http://127.0.0.1:${portOf(s, 'osmand')}`;
+    const fast = await unitsClient(s.wsUrl, s.token, MONACO);
+    const slow = await unitsClient(s.wsUrl, s.token, MONACO);
+    const count = (c) => { const n = { frames: 0 }; c.ws.on('message', () => { n.frames++; }); return n; };
+    const fastN = count(fast.c), slowN = count(slow.c);
+    const coalesced = async () => Number((await (await fetch(`${s.url}/metrics`)).text()).match(/^citycmd_ws_coalesced_total (\d+)/m)?.[1] ?? 0);
+    const before0 = await coalesced();
+    slow.c.ws._socket.pause();
+    // Every unit reports once a round, a metre or so north each time, a
+    // second apart in fix time; the rounds go as fast as the server takes them.
+    const ROUNDS = 60;
+    const t0 = Math.floor(Date.now() / 1000) - ROUNDS - 5;
+    const at = (i, r) => ({ lon: 7.415 + i * 0.0002, lat: 43.730 + r * 0.00001 });
+    for (let r = 0; r < ROUNDS; r++) {
+      await Promise.all(Array.from({ length: N }, async (_, i) => {
+        const p = at(i, r);
+        const res = await fetch(`${osmand}/?id=slow-${i}&lat=${p.lat}&lon=${p.lon}&timestamp=${t0 + r}&speed=5`);
+        assert.equal(await res.text(), 'accepted');
+      }));
+      await sleep(20);
+    }
+    const last = (id) => at(id, ROUNDS - 1);
+    const holds = (c, seen) => (m) => {
+      if (m.type !== 'units') return false;
+      for (const u of m.data.units) seen.set(u.call_sign, u);
+      return seen.size === N && [...seen.values()].every((u) => Math.abs(u.lat - last(Number(u.call_sign.slice(2))).lat) < 1e-7);
+    };
+    await fast.c.next(holds(fast.c, new Map()), 10000);
+    assert.ok(await coalesced() > before0, 'the paused screen\'s queue was coalesced');
+    slow.c.ws._socket.resume();
+    await slow.c.next(holds(slow.c, new Map()), 10000);
+    // The fast screen got a message nearly every tick; the paused one what
+    // the kernel held when it stopped plus the newest state, not the rest.
+    assert.ok(fastN.frames >= 10, `fast screen frames ${fastN.frames}`);
+    assert.ok(slowN.frames < fastN.frames / 2 && slowN.frames < 30, `paused screen got ${slowN.frames} frames, the reading one ${fastN.frames}`);
+    fast.c.ws.close();
+    slow.c.ws.close();
+  });
+  test('a unit driving a few kilometres out of a small view is removed from it', async () => {
+    const osmand = `http://127.0.0.1:${portOf(s, 'osmand')}`;
+    const r = await post(s.url, '/api/v1/units', { call_sign: 'FAR-1', kind: 'patrol_car', agency: 'police', device: 'far-1' }, bearer(op));
+    assert.equal(r.status, 201, r.text);
+    const id = r.body.unit.id;
+    const t = Math.floor(Date.now() / 1000) - 120;
+    assert.equal(await (await fetch(`${osmand}/?id=far-1&lat=43.7300&lon=7.4200&timestamp=${t}`)).text(), 'accepted');
+    const w = await unitsClient(s.wsUrl, s.token, [7.418, 43.728, 7.422, 43.732]);
+    assert.ok(w.snap.units.some((u) => u.id === id), 'in the snapshot');
+    // 1.8 km in a minute, into other cells of the view grid.
+    assert.equal(await (await fetch(`${osmand}/?id=far-1&lat=43.7420&lon=7.4350&timestamp=${t + 60}`)).text(), 'accepted');
+    const m = await w.c.next((x) => x.type === 'units' && x.data.removed.includes(id));
+    assert.deepEqual(m.data.units.filter((u) => u.id === id), []);
+    // And back: it is sent again.
+    assert.equal(await (await fetch(`${osmand}/?id=far-1&lat=43.7301&lon=7.4201&timestamp=${t + 120}`)).text(), 'accepted');
+    await unitSeen(w.c, id, (u) => Math.abs(u.lat - 43.7301) < 1e-7);
+    w.c.ws.close();
+  });
+});
+
+describe('tracker connections are bounded in number and in silence', () => {
+  let s;
+  before(async () => {
+    s = await startServer({ args: ['--city', CITY, '--gps-gt06', '127.0.0.1:0', '--gps-idle-timeout', '5', '--gps-max-connections', '3'] });
+  });
+  after(async () => { await s.stop(); s.cleanup(); });
+
+  test('a fourth connection is refused; a silent one is closed after the idle timeout, a talking one is not', async () => {
+    const port = portOf(s, 'gt06');
+    const open = [await tcp(port), await tcp(port), await tcp(port)];
+    const extra = await tcp(port);
+    await Promise.race([extra.closed, sleep(3000).then(() => assert.fail('the fourth connection stayed open'))]);
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    assert.match(metrics, /^citycmd_gps_connections_refused_total 1$/m);
+    // One of the three keeps talking (a login every second, acknowledged);
+    // the other two say nothing.
+    const talker = open[0];
+    const login = gt06(0x01, hex('0123456789012345'), 1);
+    let closedEarly = false;
+    talker.closed.then(() => { closedEarly = true; });
+    const started = Date.now();
+    for (let i = 0; i < 8; i++) {
+      talker.send(login);
+      assert.equal((await talker.read(10)).toString('hex').slice(0, 8), '78780501');
+      await sleep(1000);
+    }
+    await Promise.race([Promise.all([open[1].closed, open[2].closed]), sleep(3000).then(() => assert.fail('silent connections stayed open'))]);
+    assert.ok(Date.now() - started >= 4000, 'closed before the idle timeout');
+    assert.equal(closedEarly, false, 'the talking connection was closed');
+    talker.sock.destroy();
+  });
+});
