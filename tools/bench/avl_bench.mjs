@@ -12,7 +12,7 @@
 //
 //   node tools/bench/avl_bench.mjs [--rate 100000] [--seconds 10] [--clients 1000]
 //        [--units 2000] [--protocol teltonika] [--packet-ms 1000] [--view 0.0625]
-//        [--ws-units-interval 100] [--zoom 15] [--producers 4] [--only citycmd|redis]
+//        [--ws-units-interval 100] [--ws-send-buffer 0] [--zoom 15] [--producers 4] [--only citycmd|redis]
 //        [--connections C (osmand: keep-alive connections the units share)]
 // GT06 stamps fixes in whole seconds, so with --protocol gt06 each unit sends
 // one location a second and --units must be at least --rate.
@@ -26,7 +26,7 @@ process.env.CITYCMD_BIN ||= path.join(ROOT, 'build', 'citycmd');
 const { startServer, startRedis, addUser, login, tempDir, waitFor } = await import(path.join(ROOT, 'tests/lib/harness.mjs'));
 
 const opt = { rate: '100000', seconds: '10', clients: '1000', units: '2000', protocol: 'teltonika',
-  'packet-ms': '1000', view: '0.0625', 'ws-units-interval': '100', zoom: '15', producers: '4', only: '',
+  'packet-ms': '1000', view: '0.0625', 'ws-units-interval': '100', 'ws-send-buffer': '0', zoom: '15', producers: '4', only: '',
   connections: '' };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
@@ -81,7 +81,7 @@ async function runCitycmd() {
   addUser(state, { username: 'bench.disp', password: 'bench password 1', roles: 'dispatcher', agency: 'command' });
   const s = await startServer({ state, users: false, readyTimeout: 30000, args: ['--city', path.join(ROOT, 'build/city/monaco'),
     `--gps-${opt.protocol}`, '127.0.0.1:0', '--gps-max-connections', String(units + 1000),
-    '--ws-max-clients', '2000', '--ws-units-interval', opt['ws-units-interval'], '--http-max-body', '16777216'] });
+    '--ws-max-clients', '2000', '--ws-units-interval', opt['ws-units-interval'], '--ws-send-buffer', opt['ws-send-buffer'], '--http-max-body', '16777216'] });
   try {
     let gpsPort;
     await waitFor(() => {
