@@ -107,6 +107,7 @@ static const layer_schema schemas[] = {
     {"water", wkbMultiPolygon, "osm_id:L,name:S,kind:S"},
     {"places", wkbPoint, "osm_id:L,name:S,kind:S"},
     {"addresses", wkbPoint, "osm_id:L,housenumber:S,street:S,city:S"},
+    {"restrictions", wkbGeometryCollection, "osm_id:L,restriction:S"},
 };
 
 typedef struct {
@@ -116,7 +117,16 @@ typedef struct {
     int64_t counts[G_N_ELEMENTS(schemas)];
 } package;
 
-enum { L_ROADS, L_STATIONS, L_DISTRICTS, L_BUILDINGS, L_WATER, L_PLACES, L_ADDRESSES };
+enum {
+    L_ROADS,
+    L_STATIONS,
+    L_DISTRICTS,
+    L_BUILDINGS,
+    L_WATER,
+    L_PLACES,
+    L_ADDRESSES,
+    L_RESTRICTIONS
+};
 
 static OGRLayerH create_layer(GDALDatasetH ds, OGRSpatialReferenceH srs, const char *name,
                               OGRwkbGeometryType type, const char *fields)
@@ -306,6 +316,22 @@ static void take_polygon(package *p, osm_state *st, OGRFeatureH f, OGRGeometryH 
     g_free(sid);
 }
 
+/* A turn restriction relation: its members' geometries in member order
+ * (the ways as lines, the via node as a point), and the restriction. */
+static void take_relation(package *p, OGRFeatureH f, OGRGeometryH g)
+{
+    char *type = osm_tag(f, "type"), *what = osm_tag(f, "restriction");
+    if (type && strcmp(type, "restriction") == 0 && what &&
+        wkbFlatten(OGR_G_GetGeometryType(g)) == wkbGeometryCollection) {
+        char *sid = idstr(osm_id(f, "other_relations"));
+        const char *v[] = {sid, what, END};
+        add_feature(p, L_RESTRICTIONS, g, v);
+        g_free(sid);
+    }
+    g_free(type);
+    g_free(what);
+}
+
 /* GDAL's messages during an import, counted by text and reported once each:
  * an extract cut from a larger map has hundreds of incomplete relations. */
 static GHashTable *gdal_messages;
@@ -353,6 +379,8 @@ static int read_osm(package *p, osm_state *st, const char *path, char **err)
                 take_line(p, st, f, g);
             else if (strcmp(lname, "multipolygons") == 0)
                 take_polygon(p, st, f, g);
+            else if (strcmp(lname, "other_relations") == 0)
+                take_relation(p, f, g);
         }
         OGR_F_Destroy(f);
         n++;
