@@ -50,6 +50,8 @@ typedef struct core_config {
     char *tls_cert, *tls_key;
     int allow_plain_http;
     char *catalogue;
+    char *response_plans;
+    int route_emergency_percent;
     int alarm_unassigned, alarm_arrival;
     char *gps_osmand, *gps_gt06, *gps_teltonika; /* HOST:PORT or NULL */
     int gps_idle_timeout, gps_max_connections;

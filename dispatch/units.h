@@ -48,6 +48,9 @@ void disp_units_free(disp_units *u);
 /* Loop thread. NULL when no unit has that device / id. Valid until the next write completes. */
 const disp_unit_info *disp_units_by_device(disp_units *u, const char *device);
 const disp_unit_info *disp_units_get(disp_units *u, int64_t id);
+typedef void (*disp_unit_fn)(const disp_unit_info *u, void *user);
+/* Loop thread: fn for every unit in the mirror, in no particular order. */
+void disp_units_foreach(disp_units *u, disp_unit_fn fn, void *user);
 /* Units in the mirror (not removed). */
 unsigned disp_units_count(const disp_units *u);
 

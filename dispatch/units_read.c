@@ -129,6 +129,15 @@ const disp_unit_info *disp_units_get(disp_units *u, int64_t id)
     return g_hash_table_lookup(u->by_id, &id);
 }
 
+void disp_units_foreach(disp_units *u, disp_unit_fn fn, void *user)
+{
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, u->by_id);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        fn(v, user);
+}
+
 unsigned disp_units_count(const disp_units *u)
 {
     return g_hash_table_size(u->by_id);

@@ -175,6 +175,7 @@ void web_api_register(web_server *srv);
 void web_api_gis_register(web_server *srv);
 void web_api_incidents_register(web_server *srv);
 void web_api_units_register(web_server *srv);
+void web_api_routing_register(web_server *srv);
 void web_api_avl_register(web_server *srv);
 void web_api_geofences_register(web_server *srv);
 /* Adds routes (a static array: the router keeps pointers into it). */

@@ -20,6 +20,8 @@
 #include "../dispatch/geofence.h"
 #include "../dispatch/history.h"
 #include "../dispatch/units.h"
+#include "../dispatch/plans.h"
+#include "../dispatch/roads.h"
 #include "demo.h"
 #include "gps.h"
 #include "web.h"
@@ -48,6 +50,8 @@ typedef struct {
     core_sessions *sessions;
     gis_city *city;
     disp_catalogue *catalogue;
+    disp_roads *roads;
+    disp_plans *plans;
     disp_incidents *incidents;
     disp_units *units;
     disp_avl *avl;
@@ -217,6 +221,19 @@ static int start(app *a, const char *argv0)
                                : NULL;
     if (city) {
         a->city = gis_city_load(city, &err);
+        if (a->city) {
+            disp_roads_options ro = {a->cfg.route_emergency_percent / 100.0, 0};
+            char *rerr = NULL;
+            a->roads = disp_roads_load(city, &ro, &rerr);
+            if (a->roads)
+                log_info("roads.loaded", "nodes=%u edges=%u restrictions=%u",
+                         disp_roads_node_count(a->roads), disp_roads_edge_count(a->roads),
+                         disp_roads_restriction_count(a->roads));
+            else
+                log_warn("roads.none", "error=\"%s\" note=\"no travel times or recommendations\"",
+                         rerr);
+            g_free(rerr);
+        }
         g_free(city);
         if (!a->city) {
             fprintf(stderr, "citycmd: --city: %s\n", err);
@@ -225,6 +242,12 @@ static int start(app *a, const char *argv0)
         }
     } else if (a->cfg.demo) {
         log_warn("demo.city", "note=\"the demo city was not built next to the binary; no map\"");
+    }
+    a->plans = disp_plans_new(a->cfg.response_plans, &err);
+    if (!a->plans) {
+        fprintf(stderr, "citycmd: --response-plans: %s\n", err);
+        g_free(err);
+        return 1;
     }
     a->catalogue = disp_catalogue_new(a->cfg.catalogue, &err);
     if (!a->catalogue) {
@@ -266,6 +289,8 @@ static int start(app *a, const char *argv0)
                      .history = a->history,
                      .geofences = a->geofences,
                      .catalogue = a->catalogue,
+                     .roads = a->roads,
+                     .plans = a->plans,
                      .static_dir = www};
     a->web = web_server_new(&deps, &err);
     g_free(www);
@@ -302,6 +327,8 @@ static void stop(app *a)
     disp_units_free(a->units);
     disp_incidents_free(a->incidents);
     disp_catalogue_free(a->catalogue);
+    disp_roads_free(a->roads);
+    disp_plans_free(a->plans);
     gis_city_free(a->city);
     core_store_free(a->store);
     core_loop_free(a->loop);

@@ -107,6 +107,7 @@ web_server *web_server_new(const web_deps *deps, char **err)
     web_api_gis_register(srv);
     web_api_incidents_register(srv);
     web_api_units_register(srv);
+    web_api_routing_register(srv);
     web_api_avl_register(srv);
     web_api_geofences_register(srv);
     web_ws_init(srv);

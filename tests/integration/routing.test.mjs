@@ -1,0 +1,163 @@
+// Who goes: travel times by road, the response plan's slots filled with the
+// right kinds ranked by ETA, busy units never offered, a diversion marked,
+// assignment and release — against the real server on the demo city.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { BIN, startServer, addUser, login, post, get, tempDir } from '../lib/harness.mjs';
+
+const CITY = path.join(path.dirname(BIN), 'city', 'monaco');
+const bearer = (t) => ({ authorization: `Bearer ${t}` });
+const SCENE = { lon: 7.4265, lat: 43.7395 }; // Monte-Carlo
+// Places on streets around the scene, nearer to farther (straight line).
+const NEAR = { lon: 7.4252, lat: 43.7398 };
+const MID = { lon: 7.4205, lat: 43.7365 };
+const FAR = { lon: 7.4120, lat: 43.7310 };
+const metres = (a, b) => Math.hypot((a[0] - b[0]) * 111320 * Math.cos(b[1] * Math.PI / 180), (a[1] - b[1]) * 110540);
+
+describe('routes, recommendations and assignment', () => {
+  let s, op, pol, units, incident, lowIncident;
+  const place = async (id, p) => {
+    const r = await post(s.url, `/api/v1/units/${id}/position`, p, bearer(op));
+    assert.equal(r.status, 200, r.text);
+  };
+  const status = async (id, st, inc) => {
+    const r = await s.request('PATCH', `/api/v1/units/${id}`, { status: st, ...(inc ? { incident: inc } : {}) }, bearer(op));
+    assert.equal(r.status, 200, r.text);
+  };
+
+  before(async () => {
+    const state = tempDir();
+    addUser(state, { username: 'ops.op', password: 'operator password 1', roles: 'operator,dispatcher', agency: 'command' });
+    addUser(state, { username: 'pol.disp', password: 'police password 1', roles: 'dispatcher', agency: 'police' });
+    s = await startServer({ state, args: ['--city', CITY] });
+    s.request = async (method, p, body, headers) => {
+      const { request } = await import('../lib/harness.mjs');
+      return request(s.url, method, p, body, headers);
+    };
+    op = await login(s.url, 'ops.op', 'operator password 1');
+    pol = await login(s.url, 'pol.disp', 'police password 1');
+    units = {};
+    for (const [sign, kind, agency] of [['E-NEAR', 'engine', 'fire'], ['E-MID', 'engine', 'fire'], ['E-FAR', 'engine', 'fire'],
+      ['E-OOS', 'engine', 'fire'], ['E-DIV', 'engine', 'fire'], ['L-1', 'ladder', 'fire'], ['A-1', 'ambulance', 'ems'],
+      ['P-1', 'patrol_car', 'police']]) {
+      const r = await post(s.url, '/api/v1/units', { call_sign: sign, kind, agency }, bearer(op));
+      assert.equal(r.status, 201, r.text);
+      units[sign] = r.body.unit.id;
+    }
+    await place(units['E-NEAR'], NEAR);
+    await place(units['E-MID'], MID);
+    await place(units['E-FAR'], FAR);
+    await place(units['E-OOS'], NEAR);
+    await place(units['E-DIV'], NEAR);
+    await place(units['L-1'], MID);
+    await place(units['A-1'], FAR);
+    await place(units['P-1'], NEAR);
+    await status(units['E-OOS'], 'out_of_service');
+    // A low-priority incident (a fire alarm, priority 3) far away, E-DIV on its way there.
+    const low = await post(s.url, '/api/v1/calls', { line: '119', caller: '+377 600 000 010', location: { lon: 7.4080, lat: 43.7280 }, category: 'fire/alarm', text: 'alarm bell' }, bearer(op));
+    assert.equal(low.status, 201, low.text);
+    lowIncident = low.body.incident.id;
+    await status(units['E-DIV'], 'en_route', lowIncident);
+    // The structure fire (priority 1).
+    const r = await post(s.url, '/api/v1/calls', { line: '119', caller: '+377 600 000 011', location: SCENE, category: 'fire/structure', text: 'smoke from a roof' }, bearer(op));
+    assert.equal(r.status, 201, r.text);
+    incident = r.body.incident.id;
+  });
+  after(async () => { await s.stop(); s.cleanup(); });
+
+  test('a route by road: its time and distance, its shape from one place to the other', async () => {
+    const r = await get(s.url, `/api/v1/route?from=${FAR.lon},${FAR.lat}&to=${SCENE.lon},${SCENE.lat}`, bearer(op));
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.body.eta_ms > 30000 && r.body.eta_ms < 900000, `${r.body.eta_ms} ms`);
+    const c = r.body.route.coordinates;
+    assert.ok(c.length >= 2);
+    assert.ok(metres(c[0], [FAR.lon, FAR.lat]) < 60);
+    assert.ok(metres(c[c.length - 1], [SCENE.lon, SCENE.lat]) < 60);
+    // By road is longer than the straight line.
+    assert.ok(r.body.distance_m > metres([FAR.lon, FAR.lat], [SCENE.lon, SCENE.lat]));
+    // Bad input: named, not guessed.
+    assert.equal((await get(s.url, '/api/v1/route?from=7.4,abc&to=7.42,43.73', bearer(op))).body.error.field, 'from');
+    assert.equal((await get(s.url, `/api/v1/route?from=${FAR.lon},${FAR.lat}&to=NaN,43.7`, bearer(op))).status, 400);
+    assert.equal((await get(s.url, `/api/v1/route?from=${FAR.lon},${FAR.lat}&to=2.35,48.85`, bearer(op))).status, 422);
+  });
+
+  test('the plan\'s slots hold the right kinds, nearest by road first; a busy unit never, a diversion marked', async () => {
+    const r = await get(s.url, `/api/v1/incidents/${incident}/recommendations`, bearer(op));
+    assert.equal(r.status, 200, r.text);
+    const slots = r.body.slots;
+    assert.deepEqual(slots.map((x) => [x.kind, x.count]), [['engine', 2], ['ladder', 1], ['ambulance', 1]]);
+    for (const slot of slots) {
+      assert.ok(slot.units.every((u) => u.kind === slot.kind), `${slot.kind} slot holds only ${slot.kind}s`);
+      const etas = slot.units.map((u) => u.eta_ms);
+      assert.deepEqual([...etas].sort((a, b) => a - b), etas, 'ranked by ETA');
+      assert.equal(slot.units.filter((u) => u.recommended).length, slot.count);
+    }
+    const all = slots.flatMap((x) => x.units);
+    assert.ok(!all.some((u) => u.id === units['E-OOS']), 'out of service is never recommended');
+    assert.ok(!all.some((u) => u.kind === 'patrol_car'), 'a patrol car is not in a fire plan');
+    const engines = slots[0].units;
+    assert.equal(engines[0].call_sign === 'E-NEAR' || engines[0].call_sign === 'E-DIV', true);
+    const div = engines.find((u) => u.id === units['E-DIV']);
+    assert.ok(div && div.diversion === true, 'the unit en route to a priority-3 alarm is offered as a diversion');
+    assert.ok(engines.filter((u) => u.id !== units['E-DIV']).every((u) => u.diversion === false));
+    // The recommended ETA is the route's ETA from the unit's place.
+    const near = engines.find((u) => u.id === units['E-NEAR']);
+    const route = await get(s.url, `/api/v1/route?from=${NEAR.lon},${NEAR.lat}&to=${SCENE.lon},${SCENE.lat}`, bearer(op));
+    assert.equal(near.eta_ms, route.body.eta_ms);
+    // Recommended units come with their route to the scene.
+    const rec = all.filter((u) => u.recommended);
+    assert.ok(rec.every((u) => u.route && u.route.coordinates.length >= 2));
+    // A far engine is not ahead of a near one.
+    const far = engines.find((u) => u.id === units['E-FAR']);
+    if (far) assert.ok(far.eta_ms >= near.eta_ms);
+    // Police may not read a fire incident's recommendations.
+    assert.equal((await get(s.url, `/api/v1/incidents/${incident}/recommendations`, bearer(pol))).status, 403);
+    assert.equal((await get(s.url, '/api/v1/incidents/I-999999/recommendations', bearer(op))).status, 404);
+    assert.equal((await get(s.url, '/api/v1/incidents/x/recommendations', bearer(op))).status, 400);
+  });
+
+  test('assigning the recommended plan dispatches the units; the slots then show them; release frees one', async () => {
+    const r = await get(s.url, `/api/v1/incidents/${incident}/recommendations`, bearer(op));
+    const chosen = r.body.slots.flatMap((x) => x.units.filter((u) => u.recommended).map((u) => u.id));
+    const a = await post(s.url, `/api/v1/incidents/${incident}/assign`, { units: chosen }, bearer(op));
+    assert.equal(a.status, 200, a.text);
+    assert.equal(a.body.units.length, chosen.length, JSON.stringify(a.body.refused));
+    for (const id of chosen) {
+      const u = await get(s.url, `/api/v1/units/${id}`, bearer(op));
+      assert.equal(u.body.unit.status, 'dispatched');
+      assert.equal(u.body.unit.incident, incident);
+    }
+    // Again: already there, refused by name, nothing changed.
+    const again = await post(s.url, `/api/v1/incidents/${incident}/assign`, { units: [chosen[0], 'U-999999'] }, bearer(op));
+    assert.equal(again.status, 409);
+    assert.deepEqual(again.body.refused.map((x) => x.code).sort(), ['already_assigned', 'not_found']);
+    // The plan now shows them assigned and needs nobody.
+    const after2 = await get(s.url, `/api/v1/incidents/${incident}/recommendations`, bearer(op));
+    assert.equal(after2.body.slots[0].assigned.length, 2);
+    assert.ok(after2.body.slots.every((x) => x.units.every((u) => !u.recommended)));
+    // The incident's timeline records each dispatch.
+    const tl = await get(s.url, `/api/v1/incidents/${incident}`, bearer(op));
+    assert.equal(tl.status, 200);
+    // Release one: it is returning, and the engine slot needs one again.
+    const rel = await post(s.url, `/api/v1/incidents/${incident}/release`, { units: [chosen[0]] }, bearer(op));
+    assert.equal(rel.status, 200, rel.text);
+    const u = await get(s.url, `/api/v1/units/${chosen[0]}`, bearer(op));
+    assert.equal(u.body.unit.status, 'returning');
+    const after3 = await get(s.url, `/api/v1/incidents/${incident}/recommendations`, bearer(op));
+    assert.equal(after3.body.slots[0].assigned.length, 1);
+    assert.equal(after3.body.slots[0].units.filter((x) => x.recommended).length, 1);
+    // Bad bodies.
+    assert.equal((await post(s.url, `/api/v1/incidents/${incident}/assign`, { units: [] }, bearer(op))).status, 400);
+    assert.equal((await post(s.url, `/api/v1/incidents/${incident}/assign`, { units: 'E-1' }, bearer(op))).status, 400);
+    assert.equal((await post(s.url, `/api/v1/incidents/${incident}/assign`, { units: [chosen[1]] }, bearer(pol))).status, 403);
+  });
+
+  test('the response plans are listed', async () => {
+    const r = await get(s.url, '/api/v1/response-plans', bearer(op));
+    assert.equal(r.status, 200);
+    const fire = r.body.plans.find((p) => p.category === 'fire/structure');
+    assert.deepEqual(fire.slots, [{ kind: 'engine', count: 2 }, { kind: 'ladder', count: 1 }, { kind: 'ambulance', count: 1 }]);
+    assert.ok(r.body.plans.some((p) => p.category === 'utility/water-main-burst'));
+  });
+});

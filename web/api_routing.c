@@ -1,0 +1,297 @@
+/*
+ * api_routing.c — who goes: travel times by road, response plans, the
+ * recommendations for an incident, and assigning and releasing units.
+ *
+ *   GET  /api/v1/route?from=lon,lat&to=lon,lat        map.read
+ *   GET  /api/v1/response-plans                        incidents.read
+ *   GET  /api/v1/incidents/{id}/recommendations        incidents.read (its agencies)
+ *   POST /api/v1/incidents/{id}/assign  {"units":[…]}  incidents.update, and units.status
+ *                                                      for each unit's agency
+ *   POST /api/v1/incidents/{id}/release {"units":[…]}  the same
+ *
+ * Everything reads the live board, the unit mirror and the road graph on
+ * the loop thread. An assignment is one status write per unit (dispatched,
+ * on this incident), each checked in the writer against the status the
+ * unit had when it was recommended, so a unit taken meanwhile is refused,
+ * not taken twice; the reply waits for every write.
+ */
+#include "internal.h"
+
+#include "../core/core.h"
+#include "../dispatch/plans.h"
+#include "../dispatch/recommend.h"
+#include "../dispatch/roads.h"
+#include "../dispatch/units.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_ASSIGN 50
+
+static int64_t ext_id(const char *text, char prefix)
+{
+    if (!text)
+        return 0;
+    const char *d = text[0] == prefix && text[1] == '-' ? text + 2 : text;
+    if (!*d || strlen(d) > 18 || strspn(d, "0123456789") != strlen(d))
+        return 0;
+    return g_ascii_strtoll(d, NULL, 10);
+}
+
+static int parse_point(const char *s, double *lon, double *lat)
+{
+    char *end = NULL;
+    if (!s)
+        return -1;
+    *lon = g_ascii_strtod(s, &end);
+    if (end == s || *end != ',')
+        return -1;
+    const char *t = end + 1;
+    *lat = g_ascii_strtod(t, &end);
+    return end == t || *end || !gis_lonlat_valid(*lon, *lat) ? -1 : 0;
+}
+
+static json_t *line_of(GArray *pts)
+{
+    json_t *coords = json_array();
+    for (guint i = 0; i + 1 < pts->len; i += 2)
+        json_array_append_new(coords,
+                              json_pack("[ff]", round(g_array_index(pts, double, i) * 1e7) / 1e7,
+                                        round(g_array_index(pts, double, i + 1) * 1e7) / 1e7));
+    return json_pack("{ssso}", "type", "LineString", "coordinates", coords);
+}
+
+static int no_graph(web_req *req)
+{
+    if (req->srv->deps.roads)
+        return 0;
+    web_reply_error(req, 503, "no_road_graph", "the server runs without a city road graph");
+    return 1;
+}
+
+/* ---- GET /api/v1/route ---- */
+
+static void route_get(web_req *req)
+{
+    double flon, flat, tlon, tlat;
+    if (parse_point(web_query_get(req, "from"), &flon, &flat)) {
+        web_reply_invalid(req, "from", "from must be lon,lat");
+        return;
+    }
+    if (parse_point(web_query_get(req, "to"), &tlon, &tlat)) {
+        web_reply_invalid(req, "to", "to must be lon,lat");
+        return;
+    }
+    if (no_graph(req))
+        return;
+    disp_roads *g = req->srv->deps.roads;
+    disp_roads_pos s, t;
+    if (disp_roads_snap(g, flon, flat, DISP_RECOMMEND_SNAP_M, &s) != 0) {
+        web_reply_error(req, 422, "not_routable", "from is not within 500 m of a drivable road");
+        return;
+    }
+    if (disp_roads_snap(g, tlon, tlat, DISP_RECOMMEND_SNAP_M, &t) != 0) {
+        web_reply_error(req, 422, "not_routable", "to is not within 500 m of a drivable road");
+        return;
+    }
+    int64_t ms;
+    double m;
+    GArray *pts = disp_roads_path(g, &s, &t, &ms, &m);
+    if (!pts) {
+        web_reply_error(req, 404, "no_route", "no open road leads from there to there");
+        return;
+    }
+    web_reply_json(req, 200,
+                   json_pack("{sIsfso}", "eta_ms", (json_int_t)ms, "distance_m", round(m), "route",
+                             line_of(pts)));
+    g_array_unref(pts);
+}
+
+/* ---- GET /api/v1/response-plans ---- */
+
+static void plans_get(web_req *req)
+{
+    web_reply_json(req, 200, json_deep_copy(disp_plans_json(req->srv->deps.plans)));
+}
+
+/* ---- the incident of the path ---- */
+
+/* The open incident of {id} that the session may act on; replies and
+ * returns NULL otherwise. */
+static const disp_live *open_incident(web_req *req, core_action action)
+{
+    int64_t id = ext_id(web_param(&req->params, "id"), 'I');
+    if (!id) {
+        web_reply_error(req, 400, "invalid_parameter", "an incident id is I-<number>");
+        return NULL;
+    }
+    const disp_live *inc = disp_live_get(req->srv->deps.incidents, id);
+    if (!inc) {
+        web_reply_error(req, 404, "not_found", "no open incident I-%" G_GINT64_FORMAT, id);
+        return NULL;
+    }
+    if (!core_may_any(req->session, action, (char **)inc->agencies)) {
+        web_reply_forbidden(req, req->session->username, core_action_name(action), req->path);
+        return NULL;
+    }
+    return inc;
+}
+
+static const json_t *plan_for(web_req *req, const json_t *inc)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    return disp_plans_match(req->srv->deps.plans, json_string_value(json_object_get(inc, "type")),
+                            (int)json_integer_value(json_object_get(inc, "priority")),
+                            json_object_get(inc, "districts"), tm.tm_hour);
+}
+
+/* ---- GET /api/v1/incidents/{id}/recommendations ---- */
+
+static void recommendations_get(web_req *req)
+{
+    const disp_live *inc = open_incident(req, CORE_ACT_INCIDENTS_READ);
+    if (!inc || no_graph(req))
+        return;
+    const char *code = NULL, *message = NULL;
+    const web_deps *d = &req->srv->deps;
+    json_t *r = disp_recommend(d->roads, d->units, d->avl, d->incidents, inc->incident,
+                               plan_for(req, inc->incident), &code, &message);
+    if (!r) {
+        web_reply_error(req, 422, code, "%s", message);
+        return;
+    }
+    web_reply_json(req, 200, r);
+}
+
+/* ---- POST /api/v1/incidents/{id}/assign and /release ---- */
+
+typedef struct {
+    web_req *req;
+    int pending;
+    json_t *done, *refused;
+} batch;
+
+typedef struct {
+    batch *b;
+    char id[32];
+} one;
+
+static void finish(batch *b)
+{
+    if (--b->pending > 0)
+        return;
+    web_reply_json(b->req, json_array_size(b->done) ? 200 : 409,
+                   json_pack("{soso}", "units", b->done, "refused", b->refused));
+    g_free(b);
+}
+
+static void refuse(batch *b, const char *id, const char *code, const char *why)
+{
+    json_array_append_new(b->refused,
+                          json_pack("{ssssss}", "id", id, "code", code, "message", why));
+}
+
+static void written(int rc, json_t *result, void *arg)
+{
+    one *o = arg;
+    if (rc == 0)
+        json_array_append(o->b->done, result);
+    else
+        refuse(o->b, o->id, rc == CORE_ECONFLICT ? "conflict" : core_strerror(rc),
+               rc == CORE_ECONFLICT ? "its status changed meanwhile" : "could not be written");
+    finish(o->b);
+    g_free(o);
+}
+
+static const char *const assignable[] = {
+    "in_station", "on_patrol", "available_on_radio", "returning", "dispatched", "en_route", NULL};
+static const char *const releasable[] = {"dispatched",   "en_route",    "on_scene",
+                                         "transporting", "at_hospital", NULL};
+
+static void assign_or_release(web_req *req, int assign)
+{
+    const disp_live *inc = open_incident(req, CORE_ACT_INCIDENTS_UPDATE);
+    if (!inc)
+        return;
+    json_t *body = web_req_json(req);
+    if (!body)
+        return;
+    json_t *list = json_object_get(body, "units");
+    if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > MAX_ASSIGN) {
+        web_reply_invalid(req, "units", "units must be a list of 1 to 50 unit ids");
+        json_decref(body);
+        return;
+    }
+    batch *b = g_new0(batch, 1);
+    b->req = req;
+    b->done = json_array();
+    b->refused = json_array();
+    b->pending = 1; /* held until every write is started */
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        const char *text = json_string_value(v);
+        int64_t uid = ext_id(text, 'U');
+        const disp_unit_info *u = uid ? disp_units_get(req->srv->deps.units, uid) : NULL;
+        char id[32];
+        g_snprintf(id, sizeof id, "U-%" G_GINT64_FORMAT, uid);
+        if (!u) {
+            refuse(b, text ? text : "?", "not_found", "no such unit");
+            continue;
+        }
+        if (!core_may(req->session, CORE_ACT_UNITS_STATUS, u->agency)) {
+            refuse(b, id, "forbidden", "you may not change this unit's status");
+            continue;
+        }
+        if (assign && u->incident_id == inc->id) {
+            refuse(b, id, "already_assigned", "the unit is already on this incident");
+            continue;
+        }
+        if (!assign && u->incident_id != inc->id) {
+            refuse(b, id, "not_assigned", "the unit is not on this incident");
+            continue;
+        }
+        one *o = g_new0(one, 1);
+        o->b = b;
+        g_strlcpy(o->id, id, sizeof o->id);
+        b->pending++;
+        int rc =
+            disp_unit_set_status_if(req->srv->deps.units, uid, assign ? assignable : releasable,
+                                    assign ? "dispatched" : "returning", assign ? inc->id : 0,
+                                    req->session->username, req->peer, written, o);
+        if (rc) {
+            b->pending--;
+            refuse(b, id, core_strerror(rc), "could not be written");
+            g_free(o);
+        }
+    }
+    json_decref(body);
+    finish(b);
+}
+
+static void assign_post(web_req *req)
+{
+    assign_or_release(req, 1);
+}
+
+static void release_post(web_req *req)
+{
+    assign_or_release(req, 0);
+}
+
+void web_api_routing_register(web_server *srv)
+{
+    static const web_route routes[] = {
+        {WEB_GET, "/api/v1/route", route_get, CORE_ACT_MAP_READ},
+        {WEB_GET, "/api/v1/response-plans", plans_get, CORE_ACT_INCIDENTS_READ},
+        {WEB_GET, "/api/v1/incidents/{id}/recommendations", recommendations_get,
+         CORE_ACT_INCIDENTS_READ},
+        {WEB_POST, "/api/v1/incidents/{id}/assign", assign_post, CORE_ACT_INCIDENTS_UPDATE},
+        {WEB_POST, "/api/v1/incidents/{id}/release", release_post, CORE_ACT_INCIDENTS_UPDATE},
+    };
+    web_routes_add(srv, routes, G_N_ELEMENTS(routes));
+}
