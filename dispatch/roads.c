@@ -503,6 +503,14 @@ void disp_roads_node(const disp_roads *g, uint32_t node, double *lon, double *la
     *lat = g->node_lonlat[2 * node + 1];
 }
 
+GArray *disp_roads_edge_shape(const disp_roads *g, uint32_t edge)
+{
+    uint32_t a = g->shape_off[edge], n = g->shape_off[edge + 1] - a;
+    GArray *out = g_array_sized_new(FALSE, FALSE, sizeof(double), 2 * n);
+    g_array_append_vals(out, g->shape + 2 * (size_t)a, 2 * n);
+    return out;
+}
+
 int disp_roads_export_csv(const disp_roads *g, const char *path)
 {
     FILE *f = fopen(path, "w");

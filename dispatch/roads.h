@@ -116,5 +116,8 @@ typedef struct {
 } disp_roads_edge_info;
 void disp_roads_edge(const disp_roads *g, uint32_t edge, disp_roads_edge_info *out);
 void disp_roads_node(const disp_roads *g, uint32_t node, double *lon, double *lat);
+/* The shape of an edge, lon/lat pairs from its first node to its second
+ * (g_array_unref). */
+GArray *disp_roads_edge_shape(const disp_roads *g, uint32_t edge);
 
 #endif

@@ -8,6 +8,9 @@
  *   POST /api/v1/incidents/{id}/assign  {"units":[…]}  incidents.update, and units.status
  *                                                      for each unit's agency
  *   POST /api/v1/incidents/{id}/release {"units":[…]}  the same
+ *   GET  /api/v1/roads/closures                        map.read
+ *   POST /api/v1/roads/closures {"lon","lat",…}        incidents.update
+ *   DELETE /api/v1/roads/closures/{id}                 incidents.update
  *
  * Everything reads the live board, the unit mirror and the road graph on
  * the loop thread. An assignment is one status write per unit (dispatched,
@@ -18,6 +21,7 @@
 #include "internal.h"
 
 #include "../core/core.h"
+#include "../dispatch/closures.h"
 #include "../dispatch/plans.h"
 #include "../dispatch/recommend.h"
 #include "../dispatch/roads.h"
@@ -283,6 +287,61 @@ static void release_post(web_req *req)
     assign_or_release(req, 0);
 }
 
+/* ---- road closures ---- */
+
+static void closures_get(web_req *req)
+{
+    web_reply_json(req, 200, disp_closures_json(req->srv->deps.closures));
+}
+
+static void closure_written(int rc, json_t *result, void *arg)
+{
+    web_req *req = arg;
+    if (rc == CORE_ENOTFOUND)
+        web_reply_error(req, 404, "not_found", "no such open road closure");
+    else if (rc)
+        web_reply_core_error(req, rc);
+    else
+        web_reply_json(req, req->method == WEB_POST ? 201 : 200,
+                       json_pack("{so}", "closure", result));
+    if (rc)
+        json_decref(result);
+}
+
+static void closure_post(web_req *req)
+{
+    if (no_graph(req))
+        return;
+    json_t *body = web_req_json(req);
+    if (!body)
+        return;
+    char *field = NULL, *message = NULL;
+    int rc = disp_closure_add(req->srv->deps.closures, body, req->session->username, req->peer,
+                              closure_written, req, &field, &message);
+    json_decref(body);
+    if (rc == CORE_EINVAL)
+        web_reply_invalid(req, field, message);
+    else if (rc == CORE_ENOTFOUND)
+        web_reply_error(req, 422, "not_routable", "no open road within 50 m of that point");
+    else if (rc)
+        web_reply_core_error(req, rc);
+    g_free(field);
+    g_free(message);
+}
+
+static void closure_delete(web_req *req)
+{
+    int64_t id;
+    if (web_path_id(req, "a closure", &id))
+        return;
+    int rc = disp_closure_remove(req->srv->deps.closures, id, req->session->username, req->peer,
+                                 closure_written, req);
+    if (rc == CORE_ENOTFOUND)
+        web_reply_error(req, 404, "not_found", "no open road closure %" G_GINT64_FORMAT, id);
+    else if (rc)
+        web_reply_core_error(req, rc);
+}
+
 void web_api_routing_register(web_server *srv)
 {
     static const web_route routes[] = {
@@ -292,6 +351,9 @@ void web_api_routing_register(web_server *srv)
          CORE_ACT_INCIDENTS_READ},
         {WEB_POST, "/api/v1/incidents/{id}/assign", assign_post, CORE_ACT_INCIDENTS_UPDATE},
         {WEB_POST, "/api/v1/incidents/{id}/release", release_post, CORE_ACT_INCIDENTS_UPDATE},
+        {WEB_GET, "/api/v1/roads/closures", closures_get, CORE_ACT_MAP_READ},
+        {WEB_POST, "/api/v1/roads/closures", closure_post, CORE_ACT_INCIDENTS_UPDATE},
+        {WEB_DELETE, "/api/v1/roads/closures/{id}", closure_delete, CORE_ACT_INCIDENTS_UPDATE},
     };
     web_routes_add(srv, routes, G_N_ELEMENTS(routes));
 }

@@ -22,6 +22,7 @@
 #include "../dispatch/units.h"
 #include "../dispatch/plans.h"
 #include "../dispatch/roads.h"
+#include "../dispatch/closures.h"
 #include "demo.h"
 #include "gps.h"
 #include "web.h"
@@ -52,6 +53,7 @@ typedef struct {
     disp_catalogue *catalogue;
     disp_roads *roads;
     disp_plans *plans;
+    disp_closures *closures;
     disp_incidents *incidents;
     disp_units *units;
     disp_avl *avl;
@@ -267,6 +269,7 @@ static int start(app *a, const char *argv0)
     }
     disp_avl_watch(a->avl, keep_position, a->history);
     a->geofences = disp_geofences_new(a->store, a->units, a->incidents);
+    a->closures = disp_closures_new(a->store, a->roads);
     disp_avl_watch(a->avl, disp_geofences_position, a->geofences);
     if (start_gps(a, &err)) {
         fprintf(stderr, "citycmd: %s\n", err);
@@ -291,6 +294,7 @@ static int start(app *a, const char *argv0)
                      .catalogue = a->catalogue,
                      .roads = a->roads,
                      .plans = a->plans,
+                     .closures = a->closures,
                      .static_dir = www};
     a->web = web_server_new(&deps, &err);
     g_free(www);
@@ -327,6 +331,7 @@ static void stop(app *a)
     disp_units_free(a->units);
     disp_incidents_free(a->incidents);
     disp_catalogue_free(a->catalogue);
+    disp_closures_free(a->closures);
     disp_roads_free(a->roads);
     disp_plans_free(a->plans);
     gis_city_free(a->city);

@@ -8,6 +8,8 @@
  */
 #include "internal.h"
 
+#include "../dispatch/closures.h"
+
 #include "../core/auth.h"
 #include "../core/core.h"
 #include "../dispatch/dispatch.h"
@@ -184,6 +186,7 @@ void web_register_migrations(core_store *st)
     disp_incidents_register(st);
     disp_units_register(st);
     disp_geofences_register(st);
+    disp_closures_register(st);
 }
 
 int web_server_port(const web_server *srv)

@@ -33,6 +33,7 @@ typedef struct {
     struct disp_catalogue *catalogue;
     struct disp_roads *roads; /* the city's road graph; NULL without --city */
     struct disp_plans *plans; /* response plans */
+    struct disp_closures *closures; /* road closures (applied to roads) */
     const char *static_dir;
 } web_deps;
 

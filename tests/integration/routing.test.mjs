@@ -4,7 +4,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { BIN, startServer, addUser, login, post, get, tempDir } from '../lib/harness.mjs';
+import { BIN, startServer, addUser, login, post, get, request, tempDir } from '../lib/harness.mjs';
 
 const CITY = path.join(path.dirname(BIN), 'city', 'monaco');
 const bearer = (t) => ({ authorization: `Bearer ${t}` });
@@ -31,10 +31,7 @@ describe('routes, recommendations and assignment', () => {
     addUser(state, { username: 'ops.op', password: 'operator password 1', roles: 'operator,dispatcher', agency: 'command' });
     addUser(state, { username: 'pol.disp', password: 'police password 1', roles: 'dispatcher', agency: 'police' });
     s = await startServer({ state, args: ['--city', CITY] });
-    s.request = async (method, p, body, headers) => {
-      const { request } = await import('../lib/harness.mjs');
-      return request(s.url, method, p, body, headers);
-    };
+    s.request = (method, p, body, headers) => request(s.url, method, p, body, headers);
     op = await login(s.url, 'ops.op', 'operator password 1');
     pol = await login(s.url, 'pol.disp', 'police password 1');
     units = {};
@@ -159,5 +156,50 @@ describe('routes, recommendations and assignment', () => {
     const fire = r.body.plans.find((p) => p.category === 'fire/structure');
     assert.deepEqual(fire.slots, [{ kind: 'engine', count: 2 }, { kind: 'ladder', count: 1 }, { kind: 'ambulance', count: 1 }]);
     assert.ok(r.body.plans.some((p) => p.category === 'utility/water-main-burst'));
+  });
+});
+
+describe('road closures', () => {
+  let state, s, op;
+  const FROM = { lon: 7.4120, lat: 43.7310 };
+  const TO = { lon: 7.4265, lat: 43.7395 };
+  const routeOf = async () => (await get(s.url, `/api/v1/route?from=${FROM.lon},${FROM.lat}&to=${TO.lon},${TO.lat}`, bearer(op))).body;
+  before(async () => {
+    state = tempDir();
+    addUser(state, { username: 'ops.op', password: 'operator password 1', roles: 'operator,dispatcher', agency: 'command' });
+    s = await startServer({ state, args: ['--city', CITY] });
+    op = await login(s.url, 'ops.op', 'operator password 1');
+  });
+  after(async () => { await s.stop(); s.cleanup(); });
+
+  test('closing a street on the route sends the route round it, at once and after a restart; reopening restores it', async () => {
+    const first = await routeOf();
+    const c = first.route.coordinates;
+    const mid = c[Math.floor(c.length / 2)];
+    const r = await post(s.url, '/api/v1/roads/closures', { lon: mid[0], lat: mid[1], reason: 'burst water main' }, bearer(op));
+    assert.equal(r.status, 201, r.text);
+    const closure = r.body.closure;
+    assert.equal(closure.reason, 'burst water main');
+    assert.ok(closure.geometry.coordinates.length >= 2);
+    const round = await routeOf();
+    assert.ok(round.eta_ms > first.eta_ms, `${round.eta_ms} > ${first.eta_ms}`);
+    // The new route does not use the closed street.
+    const onClosed = (p) => closure.geometry.coordinates.some((q) => metres(p, q) < 1);
+    const inner = round.route.coordinates.slice(1, -1);
+    assert.ok(!inner.every(onClosed) && inner.filter(onClosed).length < closure.geometry.coordinates.length);
+    assert.equal((await get(s.url, '/api/v1/roads/closures', bearer(op))).body.closures.length, 1);
+    // Kept across a restart.
+    await s.stop();
+    s = await startServer({ state, args: ['--city', CITY] });
+    op = await login(s.url, 'ops.op', 'operator password 1');
+    assert.equal((await routeOf()).eta_ms, round.eta_ms);
+    // Reopened: the first route again; reopening twice is 404.
+    const d = await request(s.url, 'DELETE', `/api/v1/roads/closures/${closure.id}`, undefined, bearer(op));
+    assert.equal(d.status, 200, d.text);
+    assert.equal((await routeOf()).eta_ms, first.eta_ms);
+    assert.equal((await request(s.url, 'DELETE', `/api/v1/roads/closures/${closure.id}`, undefined, bearer(op))).status, 404);
+    // Bad input.
+    assert.equal((await post(s.url, '/api/v1/roads/closures', { lon: 'x', lat: 43.7 }, bearer(op))).body.error.field, 'lon');
+    assert.equal((await post(s.url, '/api/v1/roads/closures', { lon: 2.35, lat: 48.85 }, bearer(op))).status, 422);
   });
 });
