@@ -124,19 +124,42 @@ static int64_t part_ms(const disp_roads *g, uint32_t d, double from, double to)
 
 /* Seeds the search with the target's edge: the time from the start of each
  * of its open directions to the target point. */
-static void seed(disp_roads *g, const disp_roads_pos *t)
+static void begin(disp_roads *g)
 {
     if (++g->search == 0) { /* wrapped: start the stamps again */
         memset(g->stamp, 0, sizeof *g->stamp * 2 * (size_t)g->n_edges);
         g->search = 1;
     }
     g_array_set_size(g->heap, 0);
+}
+
+#define SEED_TARGET UINT32_MAX     /* next[d]: the target is on d itself */
+#define SEED_NODE (UINT32_MAX - 1) /* next[d]: the target is the node d arrives at */
+
+/* The node a position is at (offset 0 or 1), or UINT32_MAX part way along. */
+static uint32_t node_of(const disp_roads *g, const disp_roads_pos *p)
+{
+    return p->offset <= 0 ? g->ea[p->edge] : p->offset >= 1 ? g->eb[p->edge] : UINT32_MAX;
+}
+
+static void seed(disp_roads *g, const disp_roads_pos *t)
+{
+    begin(g);
     uint32_t e = t->edge;
     double len = g->length_m[e];
     if (g->ms[2 * e] != DISP_ROADS_UNREACHABLE)
-        offer(g, 2 * e, part_ms(g, 2 * e, 0, t->offset), len * t->offset, UINT32_MAX);
+        offer(g, 2 * e, part_ms(g, 2 * e, 0, t->offset), len * t->offset, SEED_TARGET);
     if (g->ms[2 * e + 1] != DISP_ROADS_UNREACHABLE)
-        offer(g, 2 * e + 1, part_ms(g, 2 * e + 1, t->offset, 1), len * (1 - t->offset), UINT32_MAX);
+        offer(g, 2 * e + 1, part_ms(g, 2 * e + 1, t->offset, 1), len * (1 - t->offset),
+              SEED_TARGET);
+    /* A target at a node is reached by arriving there along any edge. */
+    uint32_t v = node_of(g, t);
+    for (uint32_t i = v == UINT32_MAX ? 0 : g->in_off[v]; v != UINT32_MAX && i < g->in_off[v + 1];
+         i++) {
+        uint32_t d = g->in[i];
+        if (!g->closed[d >> 1])
+            offer(g, d, g->ms[d], g->length_m[d >> 1], SEED_NODE);
+    }
 }
 
 /* Runs the search until every directed edge in want (n of them) is
@@ -181,16 +204,18 @@ static void run(disp_roads *g, const uint32_t *want, size_t n)
 }
 
 /* The best way from source s to the target once the search has settled
- * s's directed edges: the time, distance, and the directed edge taken from
- * s (UINT32_MAX: straight along the target's own edge). */
+ * what it reads: the time and distance; *own, the direction of s's edge
+ * driven first (UINT32_MAX: none, the source is at a node and leaves it
+ * by another edge), and *next, the directed edge after it (UINT32_MAX:
+ * straight along the target's own edge). */
 static int64_t answer(disp_roads *g, const disp_roads_pos *s, const disp_roads_pos *t, double *m,
-                      uint32_t *first)
+                      uint32_t *own, uint32_t *next)
 {
     uint32_t e = s->edge;
     double len = g->length_m[e];
     int64_t best = DISP_ROADS_UNREACHABLE;
     double best_m = -1;
-    uint32_t via = UINT32_MAX;
+    uint32_t best_own = UINT32_MAX, best_next = UINT32_MAX;
     for (int dir = 0; dir < 2; dir++) {
         uint32_t d = 2 * e + (uint32_t)dir;
         if (g->ms[d] == DISP_ROADS_UNREACHABLE || g->closed[e])
@@ -203,7 +228,8 @@ static int64_t answer(disp_roads *g, const disp_roads_pos *s, const disp_roads_p
             if (ms < best) {
                 best = ms;
                 best_m = len * fabs(t->offset - s->offset);
-                via = UINT32_MAX;
+                best_own = d;
+                best_next = UINT32_MAX;
             }
             continue;
         }
@@ -218,19 +244,35 @@ static int64_t answer(disp_roads *g, const disp_roads_pos *s, const disp_roads_p
             if (rest + df < best) {
                 best = rest + df;
                 best_m = len * (1 - behind) + g->dist_m[f];
-                via = d;
+                best_own = d;
+                best_next = f;
             }
+        }
+    }
+    /* At a node: any edge out of it, no turn made. */
+    uint32_t v = node_of(g, s);
+    for (uint32_t i = v == UINT32_MAX ? 0 : g->out_off[v]; v != UINT32_MAX && i < g->out_off[v + 1];
+         i++) {
+        uint32_t f = g->out[i];
+        int64_t df = dist_of(g, f);
+        if (df != DISP_ROADS_UNREACHABLE && !g->closed[f >> 1] && df < best) {
+            best = df;
+            best_m = g->dist_m[f];
+            best_own = UINT32_MAX;
+            best_next = f;
         }
     }
     if (m)
         *m = best_m;
-    if (first)
-        *first = via;
+    if (own)
+        *own = best_own;
+    if (next)
+        *next = best_next;
     return best;
 }
 
 /* The directed edges a source's answer reads: those leaving the head of
- * each of its directions. */
+ * each of its directions, and those leaving its node when it is at one. */
 static void wanted(const disp_roads *g, const disp_roads_pos *s, GArray *want)
 {
     uint32_t e = s->edge;
@@ -242,6 +284,10 @@ static void wanted(const disp_roads *g, const disp_roads_pos *s, GArray *want)
         for (uint32_t i = g->out_off[v]; i < g->out_off[v + 1]; i++)
             g_array_append_val(want, g->out[i]);
     }
+    uint32_t v = node_of(g, s);
+    for (uint32_t i = v == UINT32_MAX ? 0 : g->out_off[v]; v != UINT32_MAX && i < g->out_off[v + 1];
+         i++)
+        g_array_append_val(want, g->out[i]);
 }
 
 void disp_roads_times_to(disp_roads *g, const disp_roads_pos *target, const disp_roads_pos *sources,
@@ -254,11 +300,55 @@ void disp_roads_times_to(disp_roads *g, const disp_roads_pos *target, const disp
     run(g, (const uint32_t *)want->data, want->len);
     for (size_t i = 0; i < n; i++) {
         double m = -1;
-        ms[i] = answer(g, &sources[i], target, &m, NULL);
+        ms[i] = answer(g, &sources[i], target, &m, NULL, NULL);
         if (dist_m)
             dist_m[i] = ms[i] == DISP_ROADS_UNREACHABLE ? -1 : m;
     }
     g_array_free(want, TRUE);
+}
+
+void disp_roads_times_from(disp_roads *g, const disp_roads_pos *sources, size_t n, int64_t *node_ms)
+{
+    /* Here dist[d] is the time to reach the head of directed edge d. */
+    for (uint32_t v = 0; v < g->n_nodes; v++)
+        node_ms[v] = DISP_ROADS_UNREACHABLE;
+    begin(g);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t e = sources[i].edge;
+        if (e >= g->n_edges || g->closed[e])
+            continue;
+        double off = sources[i].offset;
+        if (g->ms[2 * e] != DISP_ROADS_UNREACHABLE)
+            offer(g, 2 * e, part_ms(g, 2 * e, off, 1), 0, UINT32_MAX);
+        if (g->ms[2 * e + 1] != DISP_ROADS_UNREACHABLE)
+            offer(g, 2 * e + 1, part_ms(g, 2 * e + 1, 0, off), 0, UINT32_MAX);
+        /* At a node: there already, and free to leave by any edge. */
+        uint32_t v = node_of(g, &sources[i]);
+        if (v == UINT32_MAX)
+            continue;
+        node_ms[v] = 0;
+        for (uint32_t k = g->out_off[v]; k < g->out_off[v + 1]; k++)
+            if (!g->closed[g->out[k] >> 1])
+                offer(g, g->out[k], g->ms[g->out[k]], 0, UINT32_MAX);
+    }
+    while (g->heap->len) {
+        heap_item it = heap_pop(g->heap);
+        uint32_t d = it.d;
+        if (g->settled[d] & 1 || it.key != g->dist[d])
+            continue;
+        g->settled[d] |= 1;
+        uint32_t v = head_of(g, d);
+        if (it.key < node_ms[v])
+            node_ms[v] = it.key;
+        for (uint32_t i = g->out_off[v]; i < g->out_off[v + 1]; i++) {
+            uint32_t f = g->out[i];
+            if (g->closed[f >> 1] || forbidden(g, d, f))
+                continue;
+            if (g->stamp[f] == g->search && (g->settled[f] & 1))
+                continue;
+            offer(g, f, it.key + g->ms[f], 0, d);
+        }
+    }
 }
 
 /* Appends the shape of edge e between offsets from and to (either order:
@@ -319,9 +409,9 @@ GArray *disp_roads_path(disp_roads *g, const disp_roads_pos *source, const disp_
     seed(g, target);
     run(g, (const uint32_t *)want->data, want->len);
     g_array_free(want, TRUE);
-    uint32_t d;
+    uint32_t own, f;
     double m;
-    int64_t t = answer(g, source, target, &m, &d);
+    int64_t t = answer(g, source, target, &m, &own, &f);
     if (ms)
         *ms = t;
     if (dist_m)
@@ -329,31 +419,21 @@ GArray *disp_roads_path(disp_roads *g, const disp_roads_pos *source, const disp_
     if (t == DISP_ROADS_UNREACHABLE)
         return NULL;
     GArray *out = g_array_new(FALSE, FALSE, sizeof(double));
-    if (d == UINT32_MAX) { /* along the target's own edge */
+    if (f == UINT32_MAX) { /* along the target's own edge */
         add_shape(g, out, source->edge, source->offset, target->offset);
         return out;
     }
-    /* The rest of the source's edge, then edge after edge to the target's. */
-    add_shape(g, out, source->edge, source->offset, d & 1 ? 0 : 1);
-    uint32_t f = UINT32_MAX;
-    int64_t best = DISP_ROADS_UNREACHABLE;
-    uint32_t v = head_of(g, d);
-    for (uint32_t i = g->out_off[v]; i < g->out_off[v + 1]; i++) {
-        uint32_t c = g->out[i];
-        int64_t dc = dist_of(g, c);
-        if (dc != DISP_ROADS_UNREACHABLE && !forbidden(g, d, c) && !g->closed[c >> 1] &&
-            dc < best) {
-            best = dc;
-            f = c;
-        }
-    }
-    for (uint32_t guard = 0; f != UINT32_MAX && guard <= 2 * g->n_edges; guard++) {
+    /* The rest of the source's edge, then edge after edge to the target. */
+    if (own != UINT32_MAX)
+        add_shape(g, out, source->edge, source->offset, own & 1 ? 0 : 1);
+    for (uint32_t guard = 0; f < SEED_NODE && guard <= 2 * g->n_edges; guard++) {
         uint32_t e = f >> 1;
-        if (g->next[f] == UINT32_MAX) { /* the target's edge: up to the target point */
-            add_shape(g, out, e, f & 1 ? 1 : 0, target->offset);
+        double start = f & 1 ? 1 : 0;
+        if (g->next[f] == SEED_TARGET) { /* the target's edge: up to the target point */
+            add_shape(g, out, e, start, target->offset);
             break;
         }
-        add_shape(g, out, e, f & 1 ? 1 : 0, f & 1 ? 0 : 1);
+        add_shape(g, out, e, start, 1 - start);
         f = g->next[f];
     }
     return out;

@@ -89,6 +89,13 @@ int disp_roads_snap(const disp_roads *g, double lon, double lat, double max_m, d
 void disp_roads_times_to(disp_roads *g, const disp_roads_pos *target, const disp_roads_pos *sources,
                          size_t n, int64_t *ms, double *dist_m);
 
+/* Forward from many sources at once (the nearest of them wins): the time
+ * in ms to reach each node (node_ms, disp_roads_node_count entries),
+ * DISP_ROADS_UNREACHABLE where none goes. For coverage: how far is the
+ * city from the nearest available unit. */
+void disp_roads_times_from(disp_roads *g, const disp_roads_pos *sources, size_t n,
+                           int64_t *node_ms);
+
 /* The fastest path from source to target: its time and distance, and its
  * shape as lon/lat pairs (a GArray of double, 2 per point; g_array_unref).
  * NULL when unreachable. */

@@ -130,8 +130,8 @@ static int64_t plain_time(const disp_roads *g, const plain *p, const disp_roads_
             best = MIN(best, part(se.backward_ms, s->offset - t->offset));
     }
     /* (node reached, time to reach it) out of the source's edge. */
-    uint32_t exits[2];
-    int64_t exit_ms[2];
+    uint32_t exits[3];
+    int64_t exit_ms[3];
     int nexit = 0;
     if (se.forward_ms != UNREACH) {
         exits[nexit] = se.b;
@@ -141,12 +141,22 @@ static int64_t plain_time(const disp_roads *g, const plain *p, const disp_roads_
         exits[nexit] = se.a;
         exit_ms[nexit++] = part(se.backward_ms, s->offset);
     }
+    /* At a node, the source may leave it by any edge: it is at that node. */
+    uint32_t at = s->offset <= 0 ? se.a : s->offset >= 1 ? se.b : UINT32_MAX;
+    if (at != UINT32_MAX) {
+        exits[nexit] = at;
+        exit_ms[nexit++] = 0;
+    }
+    /* A target at a node is reached by reaching the node. */
+    uint32_t tat = t->offset <= 0 ? te.a : t->offset >= 1 ? te.b : UINT32_MAX;
     for (int i = 0; i < nexit; i++) {
         int64_t *d = plain_from(p, exits[i]);
         if (te.forward_ms != UNREACH && d[te.a] != UNREACH)
             best = MIN(best, exit_ms[i] + d[te.a] + part(te.forward_ms, t->offset));
         if (te.backward_ms != UNREACH && d[te.b] != UNREACH)
             best = MIN(best, exit_ms[i] + d[te.b] + part(te.backward_ms, 1 - t->offset));
+        if (tat != UINT32_MAX && d[tat] != UNREACH)
+            best = MIN(best, exit_ms[i] + d[tat]);
         g_free(d);
     }
     return best;
@@ -207,6 +217,42 @@ static void test_city_equals_plain_dijkstra(void **state)
     assert_int_equal(checked, PAIRS);
     /* Most of a city is reachable from most of it. */
     assert_true(reachable > PAIRS * 8 / 10);
+    g_rand_free(r);
+    plain_free(p);
+    disp_roads_free(g);
+}
+
+/* Forward from several units at once: each node's time is the nearest
+ * unit's, as the plain Dijkstra from each unit finds it. */
+static void test_city_times_from_many(void **state)
+{
+    (void)state;
+    disp_roads *g = load(1);
+    plain *p = plain_of(g);
+    GRand *r = g_rand_new_with_seed(99);
+    uint32_t n = disp_roads_node_count(g);
+    int64_t *got = g_new(int64_t, n), *want = g_new(int64_t, n);
+    for (int round = 0; round < 5; round++) {
+        disp_roads_pos s[6];
+        for (uint32_t v = 0; v < n; v++)
+            want[v] = UNREACH;
+        for (int i = 0; i < 6; i++) {
+            s[i] = random_pos(g, r, 1);
+            disp_roads_edge_info in;
+            disp_roads_edge(g, s[i].edge, &in);
+            int64_t *d = plain_from(p, s[i].offset == 0 ? in.a : in.b);
+            for (uint32_t v = 0; v < n; v++)
+                want[v] = MIN(want[v], d[v]);
+            g_free(d);
+        }
+        disp_roads_times_from(g, s, 6, got);
+        for (uint32_t v = 0; v < n; v++)
+            if (got[v] != want[v])
+                fail_msg("round %d node %u: %" G_GINT64_FORMAT " ms, plain %" G_GINT64_FORMAT,
+                         round, v, got[v], want[v]);
+    }
+    g_free(got);
+    g_free(want);
     g_rand_free(r);
     plain_free(p);
     disp_roads_free(g);
@@ -396,6 +442,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_city_equals_plain_dijkstra),
+        cmocka_unit_test(test_city_times_from_many),
         cmocka_unit_test(test_city_restrictions),
         cmocka_unit_test(test_oneway),
         cmocka_unit_test(test_forbidden_turn),
