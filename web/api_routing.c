@@ -8,6 +8,8 @@
  *   POST /api/v1/incidents/{id}/assign  {"units":[…]}  incidents.update, and units.status
  *                                                      for each unit's agency
  *   POST /api/v1/incidents/{id}/release {"units":[…]}  the same
+ *   GET  /api/v1/coverage?kind=engine&minutes=4        units.read (the units of the
+ *                                                      agencies the session reads)
  *   GET  /api/v1/roads/closures                        map.read
  *   POST /api/v1/roads/closures {"lon","lat",…}        incidents.update
  *   DELETE /api/v1/roads/closures/{id}                 incidents.update
@@ -287,6 +289,86 @@ static void release_post(web_req *req)
     assign_or_release(req, 0);
 }
 
+/* ---- GET /api/v1/coverage ---- */
+
+typedef struct {
+    web_req *req;
+    const char *kind;
+    disp_roads *roads;
+    GArray *at; /* disp_roads_pos */
+} cover_pass;
+
+static void cover_unit(const disp_unit_info *u, void *user)
+{
+    cover_pass *c = user;
+    if (strcmp(u->kind, c->kind) != 0 || strcmp(u->primary, "available") != 0 ||
+        !core_may(c->req->session, CORE_ACT_UNITS_READ, u->agency))
+        return;
+    const disp_avl_pos *p =
+        c->req->srv->deps.avl ? disp_avl_get(c->req->srv->deps.avl, u->id) : NULL;
+    disp_roads_pos pos;
+    if (p && disp_roads_snap(c->roads, p->lon, p->lat, DISP_RECOMMEND_SNAP_M, &pos) == 0)
+        g_array_append_val(c->at, pos);
+}
+
+/* The streets beyond N minutes from every available unit of a kind: one
+ * forward search from all of them; a street counts as beyond when its
+ * middle is (from the nearer end). */
+static void coverage_get(web_req *req)
+{
+    const char *kind = web_query_get(req, "kind");
+    int ok = 0;
+    for (const char *const *k = disp_unit_kinds(); kind && *k; k++)
+        ok |= strcmp(*k, kind) == 0;
+    if (!ok) {
+        web_reply_invalid(req, "kind", "a unit kind (engine, ambulance, patrol_car, …)");
+        return;
+    }
+    int64_t minutes;
+    if (web_query_int(req, "minutes", 8, 1, 120, &minutes) || no_graph(req))
+        return;
+    disp_roads *g = req->srv->deps.roads;
+    cover_pass c = {req, kind, g, g_array_new(FALSE, FALSE, sizeof(disp_roads_pos))};
+    disp_units_foreach(req->srv->deps.units, cover_unit, &c);
+    uint32_t nn = disp_roads_node_count(g), ne = disp_roads_edge_count(g);
+    int64_t *t = g_new(int64_t, nn), limit = minutes * 60000;
+    disp_roads_times_from(g, (const disp_roads_pos *)c.at->data, c.at->len, t);
+    json_t *lines = json_array();
+    double total = 0, beyond = 0;
+    for (uint32_t e = 0; e < ne; e++) {
+        disp_roads_edge_info in;
+        disp_roads_edge(g, e, &in);
+        total += in.length_m;
+        int64_t via_a = t[in.a] == DISP_ROADS_UNREACHABLE || in.forward_ms == DISP_ROADS_UNREACHABLE
+                            ? DISP_ROADS_UNREACHABLE
+                            : t[in.a] + in.forward_ms / 2,
+                via_b =
+                    t[in.b] == DISP_ROADS_UNREACHABLE || in.backward_ms == DISP_ROADS_UNREACHABLE
+                        ? DISP_ROADS_UNREACHABLE
+                        : t[in.b] + in.backward_ms / 2;
+        if (MIN(via_a, via_b) <= limit)
+            continue;
+        beyond += in.length_m;
+        GArray *pts = disp_roads_edge_shape(g, e);
+        json_array_append_new(lines, line_of(pts));
+        g_array_unref(pts);
+    }
+    json_t *multi = json_array();
+    size_t i;
+    json_t *l;
+    json_array_foreach(lines, i, l) json_array_append(multi, json_object_get(l, "coordinates"));
+    json_decref(lines);
+    web_reply_json(req, 200,
+                   json_pack("{sssIsIsfsfs{sss{ssso}s{sssI}}}", "kind", kind, "minutes",
+                             (json_int_t)minutes, "units", (json_int_t)c.at->len, "road_km",
+                             round(total / 10) / 100, "beyond_km", round(beyond / 10) / 100,
+                             "beyond", "type", "Feature", "geometry", "type", "MultiLineString",
+                             "coordinates", multi, "properties", "kind", kind, "minutes",
+                             (json_int_t)minutes));
+    g_free(t);
+    g_array_free(c.at, TRUE);
+}
+
 /* ---- road closures ---- */
 
 static void closures_get(web_req *req)
@@ -351,6 +433,7 @@ void web_api_routing_register(web_server *srv)
          CORE_ACT_INCIDENTS_READ},
         {WEB_POST, "/api/v1/incidents/{id}/assign", assign_post, CORE_ACT_INCIDENTS_UPDATE},
         {WEB_POST, "/api/v1/incidents/{id}/release", release_post, CORE_ACT_INCIDENTS_UPDATE},
+        {WEB_GET, "/api/v1/coverage", coverage_get, CORE_ACT_UNITS_READ},
         {WEB_GET, "/api/v1/roads/closures", closures_get, CORE_ACT_MAP_READ},
         {WEB_POST, "/api/v1/roads/closures", closure_post, CORE_ACT_INCIDENTS_UPDATE},
         {WEB_DELETE, "/api/v1/roads/closures/{id}", closure_delete, CORE_ACT_INCIDENTS_UPDATE},

@@ -114,6 +114,26 @@ describe('routes, recommendations and assignment', () => {
     assert.equal((await get(s.url, '/api/v1/incidents/x/recommendations', bearer(op))).status, 400);
   });
 
+  test('coverage: the streets beyond N minutes of every available engine shrink as N grows', async () => {
+    const cov = async (kind, minutes) => {
+      const r = await get(s.url, `/api/v1/coverage?kind=${kind}&minutes=${minutes}`, bearer(op));
+      assert.equal(r.status, 200, r.text);
+      return r.body;
+    };
+    const one = await cov('engine', 1), three = await cov('engine', 3), thirty = await cov('engine', 30);
+    assert.equal(one.units, 3, 'E-NEAR, E-MID and E-FAR: not the one out of service nor the one en route');
+    assert.ok(one.beyond_km > three.beyond_km && three.beyond_km >= thirty.beyond_km, `${one.beyond_km} > ${three.beyond_km} >= ${thirty.beyond_km}`);
+    assert.ok(one.beyond_km < one.road_km);
+    assert.equal(one.beyond.geometry.type, 'MultiLineString');
+    assert.ok(one.beyond.geometry.coordinates.length > 0);
+    // No gas crew anywhere: the whole city is beyond reach.
+    const none = await cov('gas_crew', 5);
+    assert.equal(none.units, 0);
+    assert.equal(none.beyond_km, none.road_km);
+    assert.equal((await get(s.url, '/api/v1/coverage?kind=spaceship&minutes=5', bearer(op))).body.error.field, 'kind');
+    assert.equal((await get(s.url, '/api/v1/coverage?kind=engine&minutes=0', bearer(op))).status, 400);
+  });
+
   test('assigning the recommended plan dispatches the units; the slots then show them; release frees one', async () => {
     const r = await get(s.url, `/api/v1/incidents/${incident}/recommendations`, bearer(op));
     const chosen = r.body.slots.flatMap((x) => x.units.filter((u) => u.recommended).map((u) => u.id));
