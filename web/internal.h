@@ -79,6 +79,7 @@ struct web_server {
     GArray *ws_slot_map;    /* guint64 words: client slots in use */
     guint ws_slot_words;    /* words a holders bitmap needs for every slot */
     guint units_timer;
+    guint rec_timer;         /* the recommendations tick (ws_recommend.c) */
     GHashTable *units_dirty; /* unit ids changed since the last units tick (ws_units.c) */
     GHashTable *units_cell;  /* unit id -> the grid cell it was last offered from */
     GHashTable *units_views; /* grid cell -> GPtrArray of the ws_units_view* over it */
@@ -161,6 +162,23 @@ GBytes *ws_units_snapshot(web_server *srv, ws_units_view *v);
 void ws_units_view_begin(ws_units_view *v, int still_queued);
 void ws_units_collect(web_server *srv);
 GBytes *ws_units_message(web_server *srv, ws_units_view *v, GHashTable *snippets);
+/* ws_recommend.c: the recommendations a screen follows. */
+typedef struct {
+    int64_t incident; /* 0: none */
+    char *last;       /* the last answer sent (compact JSON, sorted keys; free()) */
+} ws_rec_watch;
+/* Starts following data.incident (null: stops): the first answer (new
+ * reference), or NULL with *code and *why set when refused (or NULL and
+ * *code NULL when stopped). */
+json_t *ws_rec_follow(web_server *srv, ws_rec_watch *w, const core_session *s, json_t *data,
+                      const char **code, const char **why);
+/* The new answer when it changed (new reference), {"incident_id","ended":true}
+ * when the incident closed (and stops following), else NULL. */
+json_t *ws_rec_recompute(web_server *srv, ws_rec_watch *w, const core_session *s);
+void ws_rec_clear(ws_rec_watch *w);
+/* Units moved or changed: arms the recommendations tick. */
+void ws_rec_changed(web_server *srv);
+gboolean web_ws__rec_tick(gpointer srv);
 void ws_units_init(web_server *srv);
 void ws_units_fini(web_server *srv);
 void web_ws_close_all(web_server *srv, int status, const char *why);

@@ -45,6 +45,7 @@
 #define ID_KEY(id) GSIZE_TO_POINTER((gsize)(id))
 /* The key of a client's units message: above every incident id. */
 #define UNITS_KEY ((int64_t)1 << 62)
+#define REC_KEY ((int64_t)1 << 61)
 G_STATIC_ASSERT(sizeof(gsize) >= sizeof(int64_t));
 #define SOFT_TO_HARD 4                     /* hard queue limit = 4 x --ws-queue-max */
 #define SOFT_GRACE_US (2 * G_USEC_PER_SEC) /* time a queue may stay over the soft limit */
@@ -75,6 +76,7 @@ typedef struct ws_client {
     int sub_incidents;
     int sub_units;
     ws_units_view uview; /* the units it holds (ws_units.c) */
+    ws_rec_watch rec;    /* the incident whose recommendations it follows (ws_recommend.c) */
     int has_bbox;
     int64_t district; /* the viewport is this district of the city (its bbox in bbox), or 0 */
     double bbox[4];   /* viewport: west, south, east, north */
@@ -717,6 +719,41 @@ gboolean web_ws__units_tick(gpointer p)
     return G_SOURCE_REMOVE;
 }
 
+/* {"type":"recommendations","data":{"incident":"I-1" or null}}: follow
+ * that incident's recommendations (ws_recommend.c), the first at once. */
+static void on_recommendations(ws_client *c, web_envelope *env)
+{
+    const char *code = NULL, *why = NULL;
+    json_t *now = ws_rec_follow(c->srv, &c->rec, c->session, env->data, &code, &why);
+    if (code) {
+        send_error(c, env->id, code, "%s", why);
+        return;
+    }
+    send_text(c, web_envelope_reply("recommendations", env->id, now ? now : json_null()));
+}
+
+/* The recommendations tick: each follower whose incident's answer changed
+ * gets the new one, coalesced like the units (the newest only). */
+gboolean web_ws__rec_tick(gpointer p)
+{
+    web_server *srv = p;
+    srv->rec_timer = 0;
+    for (GList *l = srv->ws_clients; l; l = l->next) {
+        ws_client *c = l->data;
+        if (c->closing || !c->session || !c->rec.incident)
+            continue;
+        json_t *now = ws_rec_recompute(srv, &c->rec, c->session);
+        if (!now)
+            continue;
+        char *text = web_envelope_reply("recommendations", NULL, now);
+        GBytes *f = frame_bytes(text, strlen(text));
+        free(text);
+        enqueue(c, f, REC_KEY, 0);
+        g_bytes_unref(f);
+    }
+    return G_SOURCE_REMOVE;
+}
+
 /* {"type":"viewport","data":{"bbox":[w,s,e,n] or null}}: the incidents that
  * came into view arrive, the ones that left are removed, the units in view
  * come as a new snapshot, then the reply. */
@@ -863,6 +900,8 @@ static void handle_message(ws_client *c)
         on_subscribe(c, &env, 0);
     } else if (strcmp(env.type, "viewport") == 0) {
         on_viewport(c, &env);
+    } else if (strcmp(env.type, "recommendations") == 0) {
+        on_recommendations(c, &env);
     } else {
         send_error(c, env.id, "unknown_type", "unknown message type '%s'", env.type);
     }
@@ -1139,6 +1178,7 @@ static void on_closed(web_server *srv, ws_pss *pss)
     unshow_all(c);
     give_slot(srv, c->slot);
     ws_units_view_clear(srv, &c->uview);
+    ws_rec_clear(&c->rec);
     log_debug("ws.close", "client=%" G_GUINT64_FORMAT, c->id);
     client_unref(c);
 }

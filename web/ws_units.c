@@ -357,6 +357,7 @@ GBytes *ws_units_message(web_server *srv, ws_units_view *v, GHashTable *snippets
 static void mark(web_server *srv, int64_t unit)
 {
     g_hash_table_add(srv->units_dirty, ID_KEY(unit));
+    ws_rec_changed(srv);
     if (!srv->units_timer)
         srv->units_timer =
             g_timeout_add((guint)srv->cfg->ws_units_interval, web_ws__units_tick, srv);
@@ -399,6 +400,9 @@ void ws_units_fini(web_server *srv)
     if (srv->units_timer)
         g_source_remove(srv->units_timer);
     srv->units_timer = 0;
+    if (srv->rec_timer)
+        g_source_remove(srv->rec_timer);
+    srv->rec_timer = 0;
     if (srv->units_dirty) {
         g_hash_table_destroy(srv->units_dirty);
         g_hash_table_destroy(srv->units_cell);

@@ -4,7 +4,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { BIN, startServer, addUser, login, post, get, request, tempDir } from '../lib/harness.mjs';
+import { BIN, startServer, addUser, login, post, get, request, connectWs, tempDir } from '../lib/harness.mjs';
 
 const CITY = path.join(path.dirname(BIN), 'city', 'monaco');
 const bearer = (t) => ({ authorization: `Bearer ${t}` });
@@ -132,6 +132,30 @@ describe('routes, recommendations and assignment', () => {
     assert.equal(none.beyond_km, none.road_km);
     assert.equal((await get(s.url, '/api/v1/coverage?kind=spaceship&minutes=5', bearer(op))).body.error.field, 'kind');
     assert.equal((await get(s.url, '/api/v1/coverage?kind=engine&minutes=0', bearer(op))).status, 400);
+  });
+
+  test('a screen following the incident gets new recommendations when a unit moves, and only then', async () => {
+    const c = await connectWs(s.wsUrl, { token: op });
+    await c.next((m) => m.type === 'hello');
+    c.send({ type: 'recommendations', id: 'r1', data: { incident } });
+    const first = await c.next((m) => m.type === 'recommendations' && m.re === 'r1');
+    assert.equal(first.data.incident, incident);
+    const farBefore = first.data.slots[0].units.find((u) => u.id === units['E-FAR']);
+    // E-FAR drives on a little (a plausible 50 m): its ETA changes, and the screen is told.
+    await place(units['E-FAR'], { lon: FAR.lon + 0.0005, lat: FAR.lat + 0.0002 });
+    const next = await c.next((m) => m.type === 'recommendations' && !m.re, 5000);
+    const farAfter = next.data.slots[0].units.find((u) => u.id === units['E-FAR']);
+    assert.ok(farAfter, 'E-FAR is still listed');
+    if (farBefore) assert.notEqual(farAfter.eta_ms, farBefore.eta_ms);
+    // A patrol car moving changes nothing in a fire plan: no message.
+    await place(units['P-1'], { lon: NEAR.lon + 0.0003, lat: NEAR.lat });
+    await assert.rejects(c.next((m) => m.type === 'recommendations' && !m.re, 2500));
+    // Errors: an unknown incident; then null stops.
+    c.send({ type: 'recommendations', id: 'r2', data: { incident: 'I-999999' } });
+    assert.equal((await c.next((m) => m.type === 'error' && m.re === 'r2')).error.code, 'not_found');
+    c.send({ type: 'recommendations', id: 'r3', data: { incident: null } });
+    await c.next((m) => m.type === 'recommendations' && m.re === 'r3');
+    c.ws.close();
   });
 
   test('assigning the recommended plan dispatches the units; the slots then show them; release frees one', async () => {
