@@ -203,11 +203,13 @@ static void refuse(batch *b, const char *id, const char *code, const char *why)
 static void written(int rc, json_t *result, void *arg)
 {
     one *o = arg;
-    if (rc == 0)
-        json_array_append(o->b->done, result);
-    else
+    if (rc == 0) {
+        json_array_append_new(o->b->done, result);
+    } else {
         refuse(o->b, o->id, rc == CORE_ECONFLICT ? "conflict" : core_strerror(rc),
                rc == CORE_ECONFLICT ? "its status changed meanwhile" : "could not be written");
+        json_decref(result);
+    }
     finish(o->b);
     g_free(o);
 }
