@@ -8,8 +8,7 @@
  * target point), then dist[e] = ms[e] + dist[d] for each e arriving where d
  * starts, unless the turn e → d is forbidden or e is closed. A source part
  * way along an edge needs the rest of that edge plus what follows, which is
- * dist[d] less the part already behind it. The heap holds (time, edge)
- * pairs and is never decreased: a stale pair is skipped when popped.
+ * dist[d] less the part already behind it.
  */
 #include "roads_internal.h"
 
@@ -20,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef struct {
+typedef struct disp_roads_heap_item {
     int64_t key;
     uint32_t d;
 } heap_item;
@@ -33,29 +32,30 @@ int64_t disp_roads__ms(double length_m, double speed_kmh)
 
 /* ---- the heap ---- */
 
-static void heap_push(GArray *h, int64_t key, uint32_t d)
+static void heap_push(disp_roads *g, int64_t key, uint32_t d)
 {
-    heap_item it = {key, d};
-    g_array_append_val(h, it);
-    heap_item *a = (heap_item *)h->data;
-    guint i = h->len - 1;
+    if (g->heap_len == g->heap_cap) {
+        g->heap_cap = g->heap_cap ? 2 * g->heap_cap : 1024;
+        g->heap = g_renew(heap_item, g->heap, g->heap_cap);
+    }
+    heap_item *a = g->heap;
+    uint32_t i = g->heap_len++;
     while (i > 0) {
-        guint p = (i - 1) / 2;
-        if (a[p].key <= it.key)
+        uint32_t p = (i - 1) / 2;
+        if (a[p].key <= key)
             break;
         a[i] = a[p];
         i = p;
     }
-    a[i] = it;
+    a[i] = (heap_item){key, d};
 }
 
-static heap_item heap_pop(GArray *h)
+static heap_item heap_pop(disp_roads *g)
 {
-    heap_item *a = (heap_item *)h->data, top = a[0], last = a[h->len - 1];
-    g_array_set_size(h, h->len - 1);
-    guint n = h->len, i = 0;
-    while (n) {
-        guint c = 2 * i + 1;
+    heap_item *a = g->heap, top = a[0], last = a[--g->heap_len];
+    uint32_t n = g->heap_len, i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
         if (c >= n)
             break;
         if (c + 1 < n && a[c + 1].key < a[c].key)
@@ -102,7 +102,7 @@ static void offer(disp_roads *g, uint32_t d, int64_t t, double m, uint32_t next)
     g->dist[d] = t;
     g->dist_m[d] = m;
     g->next[d] = next;
-    heap_push(g->heap, t, d);
+    heap_push(g, t, d);
 }
 
 static uint32_t tail_of(const disp_roads *g, uint32_t d)
@@ -130,7 +130,7 @@ static void begin(disp_roads *g)
         memset(g->stamp, 0, sizeof *g->stamp * 2 * (size_t)g->n_edges);
         g->search = 1;
     }
-    g_array_set_size(g->heap, 0);
+    g->heap_len = 0;
 }
 
 #define SEED_TARGET UINT32_MAX     /* next[d]: the target is on d itself */
@@ -183,8 +183,8 @@ static void run(disp_roads *g, const uint32_t *want, size_t n)
     }
     if (want && !left)
         return;
-    while (g->heap->len) {
-        heap_item it = heap_pop(g->heap);
+    while (g->heap_len) {
+        heap_item it = heap_pop(g);
         uint32_t d = it.d;
         if (g->settled[d] & 1 || it.key != g->dist[d])
             continue;
@@ -331,8 +331,8 @@ void disp_roads_times_from(disp_roads *g, const disp_roads_pos *sources, size_t 
             if (!g->closed[g->out[k] >> 1])
                 offer(g, g->out[k], g->ms[g->out[k]], 0, UINT32_MAX);
     }
-    while (g->heap->len) {
-        heap_item it = heap_pop(g->heap);
+    while (g->heap_len) {
+        heap_item it = heap_pop(g);
         uint32_t d = it.d;
         if (g->settled[d] & 1 || it.key != g->dist[d])
             continue;
@@ -705,7 +705,6 @@ void disp_roads__finish(disp_roads *g)
     g->next = g_new(uint32_t, 2 * (size_t)m + 1);
     g->stamp = g_new0(uint32_t, 2 * (size_t)m + 1);
     g->settled = g_new0(uint8_t, 2 * (size_t)m + 1);
-    g->heap = g_array_new(FALSE, FALSE, sizeof(heap_item));
 }
 
 disp_roads *disp_roads_from_edges(const double *lonlat, uint32_t n_nodes,
@@ -794,7 +793,6 @@ void disp_roads_free(disp_roads *g)
     g_free(g->next);
     g_free(g->stamp);
     g_free(g->settled);
-    if (g->heap)
-        g_array_free(g->heap, TRUE);
+    g_free(g->heap);
     g_free(g);
 }

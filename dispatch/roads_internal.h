@@ -44,7 +44,11 @@ struct disp_roads {
     uint32_t *stamp;
     uint8_t *settled;
     uint32_t search;
-    GArray *heap; /* heap_item */
+    /* The search's binary heap of (time, directed edge), grown as needed;
+     * a shorter time pushes the edge again and the stale entry is skipped
+     * when popped (cheaper here than keeping positions to move it up). */
+    struct disp_roads_heap_item *heap;
+    uint32_t heap_len, heap_cap;
 };
 
 /* Fills the adjacency, the snapping grid and the scratch of a graph whose
