@@ -247,3 +247,38 @@ describe('road closures', () => {
     assert.equal((await post(s.url, '/api/v1/roads/closures', { lon: 2.35, lat: 48.85 }, bearer(op))).status, 422);
   });
 });
+
+describe('ties', () => {
+  let s, op;
+  before(async () => {
+    const state = tempDir();
+    addUser(state, { username: 'ops.op', password: 'operator password 1', roles: 'operator,dispatcher', agency: 'command' });
+    s = await startServer({ state, args: ['--city', CITY] });
+    op = await login(s.url, 'ops.op', 'operator password 1');
+  });
+  after(async () => { await s.stop(); s.cleanup(); });
+
+  test('equal ETAs: the district\'s own unit first, whatever the call signs say; then the call sign', async () => {
+    const call = await post(s.url, '/api/v1/calls', { line: '119', caller: '+377 600 000 012', location: SCENE, category: 'fire/other', text: 'smoke' }, bearer(op));
+    assert.equal(call.status, 201, call.text);
+    const inc = call.body.incident;
+    const fire = inc.districts.find((d) => d.kind === 'fire');
+    assert.ok(fire, 'the scene is in a fire district');
+    const station = fire.name.slice(fire.name.indexOf(': ') + 2);
+    const ids = {};
+    // Same place, so the same ETA; "A-…" sorts before "B-…" and "C-…".
+    for (const [sign, st] of [['A-OTHER', 'Somewhere else'], ['B-OWN', station], ['C-OTHER', 'Elsewhere']]) {
+      const r = await post(s.url, '/api/v1/units', { call_sign: sign, kind: 'engine', agency: 'fire', station: st }, bearer(op));
+      assert.equal(r.status, 201, r.text);
+      ids[sign] = r.body.unit.id;
+      assert.equal((await post(s.url, `/api/v1/units/${ids[sign]}/position`, MID, bearer(op))).status, 200);
+    }
+    const r = await get(s.url, `/api/v1/incidents/${inc.id}/recommendations`, bearer(op));
+    assert.equal(r.status, 200, r.text);
+    const engines = r.body.slots[0].units;
+    assert.deepEqual(engines.map((u) => u.call_sign), ['B-OWN', 'A-OTHER', 'C-OTHER']);
+    assert.equal(engines[0].own_district, true);
+    assert.equal(engines[0].recommended, true);
+    assert.ok(engines.every((u) => u.eta_ms === engines[0].eta_ms));
+  });
+});
