@@ -176,7 +176,9 @@ static void recommendations_get(web_req *req)
 
 typedef struct {
     web_req *req;
-    int pending;
+    int pending, assign;
+    int64_t incident;
+    char *actor; /* the session may be gone when the writes finish */
     json_t *done, *refused;
 } batch;
 
@@ -185,13 +187,45 @@ typedef struct {
     char id[32];
 } one;
 
+static void reply(batch *b)
+{
+    web_reply_json(b->req, json_array_size(b->done) ? 200 : 409,
+                   json_pack("{soso}", "units", b->done, "refused", b->refused));
+    g_free(b->actor);
+    g_free(b);
+}
+
+static void incident_moved(int rc, json_t *result, void *arg)
+{
+    /* The units are on it either way; a refusal here means someone moved
+     * the incident on meanwhile. */
+    (void)rc;
+    json_decref(result);
+    reply(arg);
+}
+
+/* When every write is done: a new incident that got units becomes
+ * dispatched (its unassigned alarm then stops), then the reply. */
 static void finish(batch *b)
 {
     if (--b->pending > 0)
         return;
-    web_reply_json(b->req, json_array_size(b->done) ? 200 : 409,
-                   json_pack("{soso}", "units", b->done, "refused", b->refused));
-    g_free(b);
+    const disp_live *inc = b->assign && json_array_size(b->done)
+                               ? disp_live_get(b->req->srv->deps.incidents, b->incident)
+                               : NULL;
+    const char *status = inc ? json_string_value(json_object_get(inc->incident, "status")) : NULL;
+    if (status && strcmp(status, "new") == 0) {
+        json_t *body = json_pack("{ss}", "status", "dispatched");
+        char *field = NULL, *message = NULL;
+        int rc = disp_incident_update(b->req->srv->deps.incidents, b->incident, body, b->actor,
+                                      b->req->peer, incident_moved, b, &field, &message);
+        json_decref(body);
+        g_free(field);
+        g_free(message);
+        if (rc == 0)
+            return;
+    }
+    reply(b);
 }
 
 static void refuse(batch *b, const char *id, const char *code, const char *why)
@@ -235,6 +269,9 @@ static void assign_or_release(web_req *req, int assign)
     }
     batch *b = g_new0(batch, 1);
     b->req = req;
+    b->assign = assign;
+    b->incident = inc->id;
+    b->actor = g_strdup(req->session->username);
     b->done = json_array();
     b->refused = json_array();
     b->pending = 1; /* held until every write is started */

@@ -177,9 +177,12 @@ describe('routes, recommendations and assignment', () => {
     const after2 = await get(s.url, `/api/v1/incidents/${incident}/recommendations`, bearer(op));
     assert.equal(after2.body.slots[0].assigned.length, 2);
     assert.ok(after2.body.slots.every((x) => x.units.every((u) => !u.recommended)));
-    // The incident's timeline records each dispatch.
+    // The incident is dispatched now, and its timeline records each unit.
     const tl = await get(s.url, `/api/v1/incidents/${incident}`, bearer(op));
     assert.equal(tl.status, 200);
+    assert.equal(tl.body.incident.status, 'dispatched');
+    const dispatchedUnits = tl.body.incident.timeline.filter((e) => e.type === 'incident.unit').map((e) => e.data.unit);
+    for (const id of chosen) assert.ok(dispatchedUnits.includes(id), `${id} on the timeline`);
     // Release one: it is returning, and the engine slot needs one again.
     const rel = await post(s.url, `/api/v1/incidents/${incident}/release`, { units: [chosen[0]] }, bearer(op));
     assert.equal(rel.status, 200, rel.text);
