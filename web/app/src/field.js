@@ -3,18 +3,29 @@
 // localStorage); shares the phone's position (geolocation, high accuracy)
 // as the unit's, at most one report every 5 s (the newest fix waits while
 // one is in flight); sets the unit's status; sees the incident the unit is
-// assigned to. The status and the assignment stay current from the event
-// feed (unit.status, incident.* of the assigned incident).
+// assigned to, with the route by road from the unit to it on a small map of
+// the city's own tiles, its travel time and distance. The status and the
+// assignment stay current from the event feed (unit.status, incident.* of
+// the assigned incident).
+//
+// The route starts at the phone's own fix while sharing, else at the
+// unit's last position on the server (its track, read again every
+// ROUTE_MIN_MS); it is asked again when that place moved more than
+// ROUTE_MOVED_M from where the last route started, at most once every
+// ROUTE_MIN_MS (a new assignment asks at once).
 import './field.css';
 import { Connection, showConnectionState } from './connection.js';
 import { auth, api, signOut, resume, stillSignedIn, bindLoginForm, showLoginReason } from './auth.js';
 import {
-  t, tf, tName, setLang, currentLang, applyTranslations, formatTime, addressText,
+  t, tf, tName, setLang, currentLang, applyTranslations, formatTime, formatDuration, formatDistance, addressText,
 } from './i18n.js';
+import { RouteMap } from './map.js';
 
 const UNIT_KEY = 'citycmd.field.unit';
 const SHARE_KEY = 'citycmd.field.share';
 const REPORT_INTERVAL_MS = 5000;
+const ROUTE_MOVED_M = 50;
+const ROUTE_MIN_MS = 30000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -31,8 +42,15 @@ const st = {
   inFlight: false,
   lastSentAt: 0,
   sendTimer: null,
-  lastFix: null, // { at, accuracy }
+  lastFix: null, // { at, accuracy, lon, lat }
   verdict: null, // { key, detail }
+  // The route to the assigned incident.
+  route: null, // { incident, from: [lon, lat], source: 'fix'|'server', asked (ms), body, error }
+  routeSeq: 0,
+  routeTimer: null, // a route waiting for ROUTE_MIN_MS to pass
+  pollTimer: null, // reads the unit's position on the server while assigned
+  serverPos: null, // [lon, lat] of the unit's newest position on the server, or null
+  routeMap: null,
 };
 
 function errorText(body, res) {
@@ -73,6 +91,7 @@ async function showPicker() {
   stopSharing({ remember: false });
   st.unit = null;
   st.incident = null;
+  stopRoute();
   $('unit-view').hidden = true;
   $('pick').hidden = false;
   const list = $('unit-choices');
@@ -179,6 +198,7 @@ async function loadIncident() {
   if (!id) {
     st.incident = null;
     renderIncident();
+    followRoute();
     return;
   }
   const { res, body } = await call(`/api/v1/incidents/${encodeURIComponent(id)}`);
@@ -191,6 +211,7 @@ async function loadIncident() {
   }
   st.incident = body.incident || body;
   renderIncident();
+  followRoute();
 }
 
 function renderIncident() {
@@ -204,6 +225,164 @@ function renderIncident() {
   $('inc-type').dataset.type = inc.type || '';
   $('inc-address').textContent = inc.address ? addressText(inc.address) : '—';
   $('inc-priority').textContent = inc.priority ? `P${inc.priority}` : '—';
+}
+
+// ---- the route to the incident ----
+
+function metres(a, b) {
+  const k = Math.cos((b[1] * Math.PI) / 180);
+  return Math.hypot((a[0] - b[0]) * 111320 * k, (a[1] - b[1]) * 110540);
+}
+
+function incidentPlace() {
+  const l = st.incident && st.incident.location;
+  return l && Number.isFinite(l.lon) && Number.isFinite(l.lat) ? [l.lon, l.lat] : null;
+}
+
+// Where the unit is: the phone's fix while sharing, else the server's.
+function here() {
+  if (st.watch !== null && st.lastFix && Number.isFinite(st.lastFix.lon)) {
+    return { at: [st.lastFix.lon, st.lastFix.lat], source: 'fix' };
+  }
+  return st.serverPos ? { at: st.serverPos, source: 'server' } : null;
+}
+
+// Starts, restarts or stops following the route as the assignment comes,
+// changes and goes.
+async function followRoute() {
+  if (!incidentPlace()) {
+    clearInterval(st.pollTimer);
+    clearTimeout(st.routeTimer);
+    st.pollTimer = null;
+    st.routeTimer = null;
+    st.route = null;
+    st.routeSeq += 1;
+    renderRoute();
+    return;
+  }
+  const fresh = !st.route || st.route.incident !== st.incident.id;
+  if (!st.pollTimer) st.pollTimer = setInterval(pollPosition, ROUTE_MIN_MS);
+  if (!fresh) return;
+  st.route = null;
+  st.routeSeq += 1;
+  renderRoute();
+  const epoch = st.epoch;
+  if (!here() || here().source === 'server') await readServerPosition();
+  if (epoch === st.epoch && incidentPlace()) maybeRoute(true);
+}
+
+async function pollPosition() {
+  if (st.watch === null) await readServerPosition();
+  maybeRoute();
+}
+
+// The unit's newest position on the server (from its track of the last hour).
+async function readServerPosition() {
+  const id = st.unit && st.unit.id;
+  if (!id) return;
+  const epoch = st.epoch;
+  const { res, body } = await call(`/api/v1/units/${encodeURIComponent(id)}/track`);
+  if (epoch !== st.epoch || !res || !res.ok) return;
+  const positions = ((body && body.positions) || []).filter((p) => Number.isFinite(p.lon) && Number.isFinite(p.lat));
+  if (positions.length) {
+    const last = positions[positions.length - 1];
+    st.serverPos = [last.lon, last.lat];
+  }
+}
+
+// Asks the route when it is due (force: a new assignment, at once).
+function maybeRoute(force = false) {
+  const to = incidentPlace();
+  if (!to) return;
+  const pos = here();
+  if (!pos) { renderRoute(); return; }
+  const r = st.route;
+  if (!force && r && r.incident === st.incident.id) {
+    if (metres(r.from, pos.at) <= ROUTE_MOVED_M || st.routeTimer) return;
+    const wait = r.asked + ROUTE_MIN_MS - Date.now();
+    if (wait > 0) {
+      st.routeTimer = setTimeout(() => { st.routeTimer = null; maybeRoute(); }, wait);
+      return;
+    }
+  }
+  clearTimeout(st.routeTimer);
+  st.routeTimer = null;
+  askRoute(pos, to);
+}
+
+async function askRoute(pos, to) {
+  const seq = ++st.routeSeq;
+  const epoch = st.epoch;
+  const incident = st.incident.id;
+  const old = st.route && st.route.incident === incident ? st.route : null;
+  st.route = { incident, from: pos.at, source: pos.source, asked: Date.now(), body: old ? old.body : null, error: null };
+  const q = `from=${pos.at[0].toFixed(7)},${pos.at[1].toFixed(7)}&to=${to[0].toFixed(7)},${to[1].toFixed(7)}`;
+  const { res, body } = await call(`/api/v1/route?${q}`);
+  if (epoch !== st.epoch || seq !== st.routeSeq || !st.route) return;
+  if (res && res.ok && body && body.route) {
+    st.route.body = body;
+  } else {
+    const code = body && body.error && body.error.code;
+    st.route.body = null;
+    if (code === 'not_routable') st.route.error = { key: 'field.route_not_routable' };
+    else if (code === 'no_route') st.route.error = { key: 'field.route_no_route' };
+    else st.route.error = { key: 'field.route_failed', detail: errorText(body, res) };
+  }
+  renderRoute();
+}
+
+function routeState(to, r) {
+  if (!to) return '';
+  if (r && r.body) return 'shown';
+  if (r && r.error) return 'failed';
+  return here() ? 'loading' : 'no_position';
+}
+
+function renderRoute() {
+  const box = $('route');
+  const to = incidentPlace();
+  box.hidden = !to;
+  const r = st.route;
+  const b = r && r.body;
+  box.dataset.state = routeState(to, r);
+  $('route-eta').textContent = b ? formatDuration(b.eta_ms / 1000) : '—';
+  $('route-eta').dataset.ms = b ? b.eta_ms : '';
+  $('route-distance').textContent = b ? formatDistance(b.distance_m) : '—';
+  $('route-distance').dataset.m = b ? b.distance_m : '';
+  const from = $('route-from');
+  let note = '';
+  if (box.dataset.state === 'no_position') note = t('field.route_no_position');
+  else if (b) note = t(r.source === 'fix' ? 'field.route_from_fix' : 'field.route_from_server');
+  from.hidden = !note;
+  from.textContent = note;
+  from.dataset.source = b ? r.source : '';
+  const e = r && r.error;
+  showError('route-error', e ? t(e.key) + (e.detail || '') : null);
+  const mapBox = $('route-map');
+  mapBox.hidden = !b;
+  if (!b) {
+    st.routeMap?.show(null);
+    return;
+  }
+  if (!st.routeMap) {
+    st.routeMap = new RouteMap(mapBox);
+    st.routeMap.start();
+  }
+  st.routeMap.show({ coordinates: b.route.coordinates, from: r.from, to });
+}
+
+function stopRoute() {
+  clearInterval(st.pollTimer);
+  clearTimeout(st.routeTimer);
+  st.pollTimer = null;
+  st.routeTimer = null;
+  st.route = null;
+  st.routeSeq += 1;
+  st.serverPos = null;
+  st.routeMap?.stop();
+  st.routeMap = null;
+  $('route-map').replaceChildren();
+  renderRoute();
 }
 
 // ---- the status ----
@@ -346,11 +525,12 @@ function stopSharing({ remember = true, keepState = false } = {}) {
 function onFix(unitId, pos) {
   if (st.watch === null || !st.unit || st.unit.id !== unitId) return;
   const fix = fixOf(pos);
-  st.lastFix = { at: fix.at, accuracy: fix.accuracy_m };
+  st.lastFix = { at: fix.at, accuracy: fix.accuracy_m, lon: fix.lon, lat: fix.lat };
   showGeo('');
   st.pending = { unitId, fix };
   renderShare();
   pump();
+  if (st.incident) maybeRoute();
 }
 
 // Sends the newest fix when none is in flight and the last went at least
@@ -440,6 +620,7 @@ function leave(reason) {
   st.incident = null;
   st.lastFix = null;
   st.verdict = null;
+  stopRoute();
   renderShare();
   $('field').hidden = true;
   $('conn-state').hidden = true;
@@ -467,6 +648,7 @@ function relabel() {
   conn.querySelector('.label').textContent = t(`conn.${conn.dataset.state}`);
   renderUnit();
   renderIncident();
+  renderRoute();
   renderShare();
   if (st.geoState) showGeo(st.geoState);
 }

@@ -227,6 +227,41 @@ const strings = {
     'field.verdict.invalid': 'Refused: not a valid position',
     'field.verdict.jump': 'Refused: an impossible jump from the last position',
     'field.verdict.failed': 'Not sent: ',
+    'rec.title': 'Units to send',
+    'rec.send_plan': 'Send the plan',
+    'rec.send_selected': 'Send selected',
+    'rec.release': 'Release',
+    'rec.loading': 'Working out who goes…',
+    'rec.no_plan': 'No response plan for this kind of incident.',
+    'rec.not_routable': 'No recommendation: the incident is not near a road of the city.',
+    'rec.no_road_graph': 'No recommendation: the city\'s roads are not loaded, so travel times are unknown.',
+    'rec.failed': 'The recommendation cannot be read: ',
+    'rec.refused': 'Not sent: ',
+    'rec.release_refused': 'Not released: ',
+    'rec.need': '{n} needed',
+    'rec.assigned_n': '{n} assigned',
+    'rec.missing': '{n} short',
+    'rec.none': 'No unit of this kind can go.',
+    'rec.diversion': 'Diversion',
+    'rec.diversion_title': 'On its way to a less urgent incident',
+    'rec.own_district': 'Own district',
+    'rec.recommended': 'Recommended',
+    'rec.eta_title': 'Travel time by road',
+    'rec.unplaced': 'No position known: {list}',
+    'rec.unreachable': 'No road route from: {list}',
+    'rec.sent': 'Dispatched: {list}',
+    'dist.m': '{n} m',
+    'dist.km': '{n} km',
+    'field.route': 'Route',
+    'field.eta': 'Arrival in',
+    'field.distance': 'Distance',
+    'field.route_from_fix': 'From this phone\'s position',
+    'field.route_from_server': 'From the unit\'s last reported position',
+    'field.route_no_position': 'No position of the unit is known: share the position to see the route.',
+    'field.route_not_routable': 'No route: the unit or the incident is not near a road of the city.',
+    'field.route_no_route': 'No road route to the incident.',
+    'field.route_failed': 'The route cannot be read: ',
+    'field.route_map': 'Map of the route',
   },
   zh: {
     'app.title': '城市指挥',
@@ -468,6 +503,41 @@ const strings = {
     'field.verdict.invalid': '被拒绝：无效定位',
     'field.verdict.jump': '被拒绝：与上一个定位相比跳变不可能',
     'field.verdict.failed': '未发送：',
+    'rec.title': '派遣力量',
+    'rec.send_plan': '按预案派遣',
+    'rec.send_selected': '派遣所选',
+    'rec.release': '解除',
+    'rec.loading': '正在计算派遣方案…',
+    'rec.no_plan': '此类警情没有响应预案。',
+    'rec.not_routable': '无法推荐：警情地点不在城市道路附近。',
+    'rec.no_road_graph': '无法推荐：未加载城市路网，无法计算行驶时间。',
+    'rec.failed': '无法读取派遣建议：',
+    'rec.refused': '未派遣：',
+    'rec.release_refused': '未解除：',
+    'rec.need': '需 {n}',
+    'rec.assigned_n': '已派 {n}',
+    'rec.missing': '缺 {n}',
+    'rec.none': '没有可出动的此类力量。',
+    'rec.diversion': '改派',
+    'rec.diversion_title': '正前往一起较不紧急的警情',
+    'rec.own_district': '本辖区',
+    'rec.recommended': '推荐',
+    'rec.eta_title': '道路行驶时间',
+    'rec.unplaced': '无定位：{list}',
+    'rec.unreachable': '无道路可达：{list}',
+    'rec.sent': '已派遣：{list}',
+    'dist.m': '{n} 米',
+    'dist.km': '{n} 公里',
+    'field.route': '路线',
+    'field.eta': '预计到达',
+    'field.distance': '距离',
+    'field.route_from_fix': '从本机位置出发',
+    'field.route_from_server': '从本车最后上报的位置出发',
+    'field.route_no_position': '没有本车的位置：请共享位置以显示路线。',
+    'field.route_not_routable': '无法规划路线：本车或警情地点不在城市道路附近。',
+    'field.route_no_route': '没有通往警情的道路路线。',
+    'field.route_failed': '无法读取路线：',
+    'field.route_map': '路线地图',
   },
 };
 
@@ -498,6 +568,22 @@ export function addressText(text) {
   if (!m) return text || '';
   const what = m[1] ? tf('addr.unnamed', { road: tName('road', m[1]) }) : m[2];
   return m[3] ? tf('addr.near_in', { what, place: m[3] }) : tf('addr.near', { what });
+}
+
+// "3:05", or "1:03:05" past the hour (an age, a travel time).
+export function formatDuration(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+// "850 m", "1.7 km".
+export function formatDistance(metres) {
+  const m = Math.max(0, Number(metres) || 0);
+  if (m < 1000) return tf('dist.m', { n: Math.round(m) });
+  return tf('dist.km', { n: (m / 1000).toFixed(m < 10000 ? 1 : 0) });
 }
 
 // "08:00:00" in the language of the page.

@@ -1,13 +1,17 @@
 // The dispatcher's console: the queue of open incidents (priority first,
 // then the oldest), an age timer and the unassigned-P1 alarm on each, the
 // detail of the selected incident with its calls, timeline and the changes
-// a dispatcher makes (status forward, priority up, a note), and the call
-// taker's form. The queue and the map follow the live board (the
-// "incidents" topic: a snapshot, then each incident's new state); the
-// selected incident's calls and timeline are read again when it changes.
+// a dispatcher makes (status forward, priority up, a note, the units to
+// send: recommend.js), and the call taker's form. The queue and the map
+// follow the live board (the "incidents" topic: a snapshot, then each
+// incident's new state); the selected incident's calls and timeline are
+// read again when it changes.
 import { api } from './auth.js';
-import { t, tf, tName, formatTime, addressText } from './i18n.js';
+import { t, tf, tName, formatTime, formatDuration, addressText } from './i18n.js';
 import { districtText, FAMILY_COLORS } from './map.js';
+import {
+  initRecommend, startRecommend, stopRecommend, showRecommendations, recommendEvent, relabelRecommend,
+} from './recommend.js';
 
 export { addressText };
 
@@ -92,13 +96,7 @@ function ageSeconds(inc) {
 }
 
 // "3:05", or "1:03:05" past the hour.
-export function formatAge(seconds) {
-  const s = Math.floor(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, '0');
-  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
-}
+export const formatAge = formatDuration;
 
 function inAlarm(inc) {
   return inc.priority === 1 && inc.status === 'new' && ageSeconds(inc) >= st.threshold;
@@ -244,6 +242,7 @@ function finish(inc, { ended = true, why = '' } = {}) {
   st.map?.removeIncident(inc.id);
   renderQueue();
   if (st.selected === inc.id) {
+    showRecommendations(null);
     if (why) showDetailError(t('detail.gone') + why);
     else renderDetail(inc);
   }
@@ -324,7 +323,9 @@ export function consoleLive(msg) {
 // Every event of the feed passes here: the selected incident's timeline
 // and calls are read again when it changes.
 export function consoleEvent(ev) {
-  if (!st.running || !/^(incident|call)\./.test(ev.type)) return;
+  if (!st.running) return;
+  recommendEvent(ev);
+  if (!/^(incident|call)\./.test(ev.type)) return;
   const m = /^incident\/(\d+)$/.exec(ev.subject || '');
   if (m && st.selected === `I-${m[1]}`) refresh(st.selected);
 }
@@ -344,6 +345,7 @@ export function selectIncident(id, { center = false } = {}) {
   $('incident-error').hidden = true;
   showTab('detail');
   renderDetail(st.incidents.get(id) || null);
+  showRecommendations(st.gone.has(id) ? null : id);
   refresh(id);
 }
 
@@ -728,6 +730,7 @@ export function initConsole() {
     $(id).addEventListener('input', () => { $(id).classList.remove('invalid'); $(id).removeAttribute('aria-invalid'); });
   });
   fillLines();
+  initRecommend();
 }
 
 // On sign-in.
@@ -746,6 +749,7 @@ export function startConsole({ map, user }) {
   showTab(taker ? 'call' : 'detail');
   renderDetail(null);
   renderQueue();
+  startRecommend({ map, user });
   if (taker) loadCatalogue();
   // Four times a second, so that an age and an alarm are never more than a
   // quarter of a second late (only what changed is written).
@@ -754,6 +758,7 @@ export function startConsole({ map, user }) {
 
 // On sign-out: nothing of the previous user stays on screen.
 export function stopConsole() {
+  stopRecommend();
   st.running = false;
   st.epoch += 1;
   clearInterval(st.timer);
@@ -785,5 +790,6 @@ export function relabelConsole() {
   fillCategories();
   renderQueue();
   if (st.shown) renderDetail(st.shown);
+  relabelRecommend();
   $('call-pick').textContent = t(st.map?.pickOnce ? 'call.picking' : 'call.pick');
 }

@@ -5,7 +5,9 @@
 // a click that says where a point is (its nearest address and districts),
 // the open incidents as coloured circles on top, the units above them
 // (a symbol per kind, ringed in the colour of the unit's primary status,
-// with an arrow for its heading) and the track of the selected unit.
+// with an arrow for its heading), the track of the selected unit and the
+// road routes of the units recommended for the selected incident. The
+// field page draws a small map of its own (RouteMap) from the same tiles.
 import 'ol/ol.css';
 import Map from 'ol/Map.js';
 import View from 'ol/View.js';
@@ -346,6 +348,51 @@ function unitStyle(feature, resolution) {
   return styles;
 }
 
+// A route by road: the unit's kind colour over a halo (dashed: proposed,
+// solid: on its way). The unit's symbol at its start names it.
+function routeStyle(feature) {
+  const th = UNIT_THEMES[mapState.theme];
+  const color = feature.get('color') || th.selected;
+  return [
+    new Style({ stroke: new Stroke({ color: th.halo, width: 7, lineCap: 'round', lineJoin: 'round' }), zIndex: 1 }),
+    new Style({
+      stroke: new Stroke({ color, width: 4, lineCap: 'round', lineJoin: 'round', lineDash: feature.get('dashed') ? [10, 6] : undefined }),
+      zIndex: 2,
+    }),
+  ];
+}
+
+// The vector tiles of the city (the base map), for either map.
+export function cityTileLayer(city) {
+  return new VectorTileLayer({
+    declutter: true,
+    source: new VectorTileSource({
+      format: new MVT(),
+      url: '/tiles/base/{z}/{x}/{y}.mvt',
+      maxZoom: 18,
+      tileLoadFunction: loadTile,
+      attributions: city.attribution,
+    }),
+    style: styleFunction,
+  });
+}
+
+// Features of routes [{ id, kind, dashed, coordinates: [[lon, lat]…] }].
+function routeFeatures(routes) {
+  const out = [];
+  for (const r of routes || []) {
+    const coords = (r.coordinates || []).filter((c) => Number.isFinite(c[0]) && Number.isFinite(c[1]));
+    if (coords.length < 2) continue;
+    const f = new Feature({
+      geometry: new LineString(coords.map((c) => fromLonLat(c))),
+      color: r.kind ? unitKind(r.kind).fill : null, dashed: Boolean(r.dashed),
+    });
+    if (r.id) f.setId(r.id);
+    out.push(f);
+  }
+  return out;
+}
+
 function trackStyle(feature) {
   const th = UNIT_THEMES[mapState.theme];
   if (feature.getGeometry() instanceof MultiPoint) {
@@ -385,6 +432,9 @@ export class CityMap {
     });
     this.trackSource = new VectorSource();
     this.trackLayer = new VectorLayer({ source: this.trackSource, style: trackStyle, zIndex: 15 });
+    // The selected incident's recommended routes, under the incidents.
+    this.routeSource = new VectorSource();
+    this.routeLayer = new VectorLayer({ source: this.routeSource, style: routeStyle, zIndex: 5 });
     this.onIncidentClick = null; // (id) => …
     this.onUnitClick = null; // (id) => …
     this.selectedUnit = null;
@@ -407,22 +457,12 @@ export class CityMap {
     this.el.classList.toggle('light', mapState.theme === 'light');
     const target = this.el.querySelector('.map-canvas');
     target.hidden = false;
-    this.layer = new VectorTileLayer({
-      declutter: true,
-      source: new VectorTileSource({
-        format: new MVT(),
-        url: '/tiles/base/{z}/{x}/{y}.mvt',
-        maxZoom: 18,
-        tileLoadFunction: loadTile,
-        attributions: city.attribution,
-      }),
-      style: styleFunction,
-    });
+    this.layer = cityTileLayer(city);
     const extent = transformExtent(city.bbox, 'EPSG:4326', 'EPSG:3857');
     this.popup = new Overlay({ element: this.el.querySelector('.map-popup'), autoPan: true, positioning: 'bottom-center', offset: [0, -10] });
     this.map = new Map({
       target,
-      layers: [this.layer, this.incidentLayer, this.trackLayer, this.unitLayer],
+      layers: [this.layer, this.routeLayer, this.incidentLayer, this.trackLayer, this.unitLayer],
       overlays: [this.popup],
       controls: defaultControls({ attributionOptions: { collapsible: false } }),
       view: new View({ center: fromLonLat(city.center), zoom: 15, minZoom: 11, maxZoom: 20, extent, constrainOnlyCenter: true }),
@@ -449,6 +489,7 @@ export class CityMap {
     this.incidentLayer.changed();
     this.unitLayer.changed();
     this.trackLayer.changed();
+    this.routeLayer.changed();
   }
 
   incidentAt(pixel) {
@@ -693,6 +734,21 @@ export class CityMap {
     return this.trackLine ? this.trackLine.getGeometry().getCoordinates().map((c) => toLonLat(c)) : [];
   }
 
+  // ---- routes ----
+
+  // The routes of the units recommended for (dashed) or assigned to the
+  // selected incident: [{ id (the unit's), kind, dashed, coordinates:
+  // [[lon, lat]…] }], or null to clear them.
+  setRoutes(routes) {
+    this.routeSource.clear();
+    if (routes) this.routeSource.addFeatures(routeFeatures(routes));
+  }
+
+  // The ids of the units whose route is drawn (for the tests).
+  routeIds() {
+    return this.routeSource.getFeatures().map((f) => f.getId());
+  }
+
   async search(q) {
     const res = await api(`/api/v1/gis/search?q=${encodeURIComponent(q)}&limit=8`);
     if (!res.ok) return [];
@@ -703,5 +759,70 @@ export class CityMap {
     const c = fromLonLat([lon, lat]);
     this.map.getView().animate({ center: c, zoom: 17, duration: 400 });
     this.describe(c);
+  }
+}
+
+// The field page's small map: the city's tiles, the route from the unit to
+// its incident, a dot at each end; the view fits the route.
+export class RouteMap {
+  constructor(target) {
+    this.target = target;
+    this.map = null;
+    this.source = new VectorSource();
+    this.ends = new VectorSource();
+    this.pending = null;
+  }
+
+  // Reads the city once; false when it has none (the map stays hidden).
+  async start() {
+    const res = await api('/api/v1/city');
+    const city = res.ok ? await res.json() : { loaded: false };
+    if (!city.loaded) return false;
+    const extent = transformExtent(city.bbox, 'EPSG:4326', 'EPSG:3857');
+    const endStyle = (f) => new Style({
+      image: new Circle({
+        radius: f.get('end') === 'to' ? 8 : 6,
+        fill: new Fill({ color: f.get('end') === 'to' ? '#f85149' : '#58a6ff' }),
+        stroke: new Stroke({ color: '#ffffff', width: 2 }),
+      }),
+      zIndex: 10,
+    });
+    this.map = new Map({
+      target: this.target,
+      layers: [cityTileLayer(city), new VectorLayer({ source: this.source, style: routeStyle, zIndex: 5 }),
+        new VectorLayer({ source: this.ends, style: endStyle, zIndex: 10 })],
+      controls: defaultControls({ attributionOptions: { collapsible: true, collapsed: true }, rotate: false }),
+      view: new View({ center: fromLonLat(city.center), zoom: 15, minZoom: 11, maxZoom: 19, extent, constrainOnlyCenter: true }),
+    });
+    if (this.pending) this.show(this.pending);
+    return true;
+  }
+
+  stop() {
+    if (this.map) this.map.setTarget(null);
+    this.map = null;
+  }
+
+  // { coordinates: [[lon, lat]…], from: [lon, lat], to: [lon, lat] }, or null.
+  show(route) {
+    this.pending = route;
+    this.source.clear();
+    this.ends.clear();
+    if (!route) return;
+    this.source.addFeatures(routeFeatures([{ id: 'route', coordinates: route.coordinates }]));
+    for (const [end, at] of [['from', route.from], ['to', route.to]]) {
+      if (at) this.ends.addFeature(new Feature({ geometry: new Point(fromLonLat(at)), end }));
+    }
+    if (!this.map) return;
+    this.map.updateSize();
+    const extent = this.source.getExtent();
+    if (Number.isFinite(extent[0])) {
+      this.map.getView().fit(extent, { padding: [36, 36, 36, 36], maxZoom: 18, duration: 0 });
+    }
+  }
+
+  // The number of drawn route lines (for the tests).
+  routeCount() {
+    return this.source.getFeatures().length;
   }
 }
