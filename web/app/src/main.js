@@ -6,6 +6,7 @@ import { Connection, showConnectionState } from './connection.js';
 import { auth, api, signOut, resume, stillSignedIn, bindLoginForm, showLoginReason } from './auth.js';
 import { t, tName, setLang, currentLang, applyTranslations, formatTime } from './i18n.js';
 import { CityMap, mapState } from './map.js';
+import { initCoverage, startCoverage, stopCoverage, relabelCoverage, coverageCount } from './coverage.js';
 import {
   initConsole, startConsole, stopConsole, consoleEvent, consoleLive, consoleTopics, relabelConsole, setClockSkew,
 } from './incidents.js';
@@ -154,7 +155,7 @@ function enter(user) {
   $('conn-state').hidden = false;
   loadJournal();
   cityMap = new CityMap(document.querySelector('.panel.map'));
-  cityMap.start();
+  cityMap.start().then((ok) => { if (ok) startCoverage(cityMap); });
   startConsole({ map: cityMap, user });
   startUnits({ map: cityMap, user });
   conn = new Connection({
@@ -186,6 +187,7 @@ function leave(reason) {
   conn = null;
   stopUnits();
   stopConsole();
+  stopCoverage();
   cityMap?.stop();
   cityMap = null;
   $('journal-list').replaceChildren();
@@ -215,9 +217,12 @@ async function init() {
     if (auth.user) showUser(auth.user);
     relabelConsole();
     relabelUnits();
+    relabelCoverage();
   });
   $('journal-form').addEventListener('submit', submitJournal);
   initMapControls();
+  initCoverage();
+  window.citycmdCoverage = coverageCount; // for the browser tests
   initConsole();
   initUnits();
   bindLoginForm({ enter, leave });
