@@ -30,44 +30,63 @@ int64_t disp_roads__ms(double length_m, double speed_kmh)
     return ms < 1 ? 1 : ms;
 }
 
-/* ---- the heap ---- */
+/* ---- the queue ----
+ *
+ * A radix heap: Dijkstra pops times that never decrease, and every time
+ * pushed is at least the last one popped, so an item can sit in the bucket
+ * of the highest bit where it differs from that last time. Popping empties
+ * bucket 0; when it is empty the first non-empty bucket is spread over the
+ * lower ones around its smallest time. Each item moves down at most 64
+ * times, in practice a few, and every step is a compare and an append. */
+
+static void heap_clear(disp_roads *g)
+{
+    for (int i = 0; i < ROADS_BUCKETS; i++)
+        g->bucket_len[i] = 0;
+    g->heap_len = 0;
+    g->heap_last = 0;
+}
+
+static int bucket_of(int64_t key, int64_t last)
+{
+    uint64_t x = (uint64_t)key ^ (uint64_t)last;
+    return x ? 64 - __builtin_clzll(x) : 0;
+}
+
+static void bucket_add(disp_roads *g, int b, heap_item it)
+{
+    if (g->bucket_len[b] == g->bucket_cap[b]) {
+        g->bucket_cap[b] = g->bucket_cap[b] ? 2 * g->bucket_cap[b] : 64;
+        g->bucket[b] = g_renew(heap_item, g->bucket[b], g->bucket_cap[b]);
+    }
+    g->bucket[b][g->bucket_len[b]++] = it;
+}
 
 static void heap_push(disp_roads *g, int64_t key, uint32_t d)
 {
-    if (g->heap_len == g->heap_cap) {
-        g->heap_cap = g->heap_cap ? 2 * g->heap_cap : 1024;
-        g->heap = g_renew(heap_item, g->heap, g->heap_cap);
-    }
-    heap_item *a = g->heap;
-    uint32_t i = g->heap_len++;
-    while (i > 0) {
-        uint32_t p = (i - 1) / 2;
-        if (a[p].key <= key)
-            break;
-        a[i] = a[p];
-        i = p;
-    }
-    a[i] = (heap_item){key, d};
+    bucket_add(g, bucket_of(key, g->heap_last), (heap_item){key, d});
+    g->heap_len++;
 }
 
 static heap_item heap_pop(disp_roads *g)
 {
-    heap_item *a = g->heap, top = a[0], last = a[--g->heap_len];
-    uint32_t n = g->heap_len, i = 0;
-    for (;;) {
-        uint32_t c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && a[c + 1].key < a[c].key)
-            c++;
-        if (last.key <= a[c].key)
-            break;
-        a[i] = a[c];
-        i = c;
+    if (!g->bucket_len[0]) {
+        int b = 1;
+        while (!g->bucket_len[b])
+            b++;
+        heap_item *items = g->bucket[b];
+        uint32_t n = g->bucket_len[b];
+        int64_t min = items[0].key;
+        for (uint32_t i = 1; i < n; i++)
+            if (items[i].key < min)
+                min = items[i].key;
+        g->heap_last = min;
+        g->bucket_len[b] = 0;
+        for (uint32_t i = 0; i < n; i++)
+            bucket_add(g, bucket_of(items[i].key, min), items[i]);
     }
-    if (n)
-        a[i] = last;
-    return top;
+    g->heap_len--;
+    return g->bucket[0][--g->bucket_len[0]];
 }
 
 /* ---- the search ---- */
@@ -100,7 +119,8 @@ static void offer(disp_roads *g, uint32_t d, int64_t t, double m, uint32_t next)
         return;
     }
     g->dist[d] = t;
-    g->dist_m[d] = m;
+    if (g->track_m)
+        g->dist_m[d] = m;
     g->next[d] = next;
     heap_push(g, t, d);
 }
@@ -130,7 +150,7 @@ static void begin(disp_roads *g)
         memset(g->stamp, 0, sizeof *g->stamp * 2 * (size_t)g->n_edges);
         g->search = 1;
     }
-    g->heap_len = 0;
+    heap_clear(g);
 }
 
 #define SEED_TARGET UINT32_MAX     /* next[d]: the target is on d itself */
@@ -194,11 +214,11 @@ static void run(disp_roads *g, const uint32_t *want, size_t n)
         uint32_t u = tail_of(g, d);
         for (uint32_t i = g->in_off[u]; i < g->in_off[u + 1]; i++) {
             uint32_t e = g->in[i];
-            if (g->closed[e >> 1] || g->ms[e] == DISP_ROADS_UNREACHABLE || forbidden(g, e, d))
+            if (g->closed[e >> 1] || (g->n_forbidden && forbidden(g, e, d)))
                 continue;
             if (g->stamp[e] == g->search && (g->settled[e] & 1))
                 continue;
-            offer(g, e, it.key + g->ms[e], g->dist_m[d] + g->length_m[e >> 1], d);
+            offer(g, e, it.key + g->ms[e], g->track_m ? g->dist_m[d] + g->length_m[e >> 1] : 0, d);
         }
     }
 }
@@ -296,6 +316,7 @@ void disp_roads_times_to(disp_roads *g, const disp_roads_pos *target, const disp
     GArray *want = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     for (size_t i = 0; i < n; i++)
         wanted(g, &sources[i], want);
+    g->track_m = dist_m != NULL;
     seed(g, target);
     run(g, (const uint32_t *)want->data, want->len);
     for (size_t i = 0; i < n; i++) {
@@ -310,6 +331,7 @@ void disp_roads_times_to(disp_roads *g, const disp_roads_pos *target, const disp
 void disp_roads_times_from(disp_roads *g, const disp_roads_pos *sources, size_t n, int64_t *node_ms)
 {
     /* Here dist[d] is the time to reach the head of directed edge d. */
+    g->track_m = 0;
     for (uint32_t v = 0; v < g->n_nodes; v++)
         node_ms[v] = DISP_ROADS_UNREACHABLE;
     begin(g);
@@ -406,6 +428,7 @@ GArray *disp_roads_path(disp_roads *g, const disp_roads_pos *source, const disp_
 {
     GArray *want = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     wanted(g, source, want);
+    g->track_m = 1;
     seed(g, target);
     run(g, (const uint32_t *)want->data, want->len);
     g_array_free(want, TRUE);
@@ -793,6 +816,7 @@ void disp_roads_free(disp_roads *g)
     g_free(g->next);
     g_free(g->stamp);
     g_free(g->settled);
-    g_free(g->heap);
+    for (int i = 0; i < ROADS_BUCKETS; i++)
+        g_free(g->bucket[i]);
     g_free(g);
 }

@@ -18,6 +18,7 @@
 #include "roads.h"
 
 #define ROADS_CELL_DEG 0.002 /* the snapping grid: about 200 m */
+#define ROADS_BUCKETS 65     /* the radix heap: one per bit of a time, and 0 */
 
 struct disp_roads {
     uint32_t n_nodes, n_edges;
@@ -44,11 +45,14 @@ struct disp_roads {
     uint32_t *stamp;
     uint8_t *settled;
     uint32_t search;
-    /* The search's binary heap of (time, directed edge), grown as needed;
+    int track_m; /* this search keeps metres too (dist_m) */
+    /* The search's queue of (time, directed edge): a radix heap (roads.c);
      * a shorter time pushes the edge again and the stale entry is skipped
-     * when popped (cheaper here than keeping positions to move it up). */
-    struct disp_roads_heap_item *heap;
-    uint32_t heap_len, heap_cap;
+     * when popped. */
+    struct disp_roads_heap_item *bucket[ROADS_BUCKETS];
+    uint32_t bucket_len[ROADS_BUCKETS], bucket_cap[ROADS_BUCKETS];
+    uint32_t heap_len;
+    int64_t heap_last;
 };
 
 /* Fills the adjacency, the snapping grid and the scratch of a graph whose
