@@ -5,9 +5,9 @@
  * A plan file is {"plans":[{"category":"fire/structure", "priority":[1,2]?,
  * "district":"Monaco-Ville"?, "hours":"22-06"?, "slots":[{"kind":"engine",
  * "count":2}, …]}, …]}. "category" is a category name, a family followed
- * by a slash and a star (fire/ then *), or a lone star. The first plan whose conditions all hold is the
- * incident's plan (so a file lists the specific before the general). With
- * no file the built-in plans (plans.c) are used.
+ * by a slash and a star (fire/ then *), or a lone star. The first plan whose conditions all hold is
+ * the incident's plan (so a file lists the specific before the general). With no file the built-in
+ * plans (plans.c) are used.
  */
 #ifndef CITYCMD_DISPATCH_PLANS_H
 #define CITYCMD_DISPATCH_PLANS_H

@@ -31,8 +31,8 @@ typedef struct {
     struct disp_history *history;     /* where they have been; NULL: not kept */
     struct disp_geofences *geofences; /* stations, hospitals, hazard zones drawn on the map */
     struct disp_catalogue *catalogue;
-    struct disp_roads *roads; /* the city's road graph; NULL without --city */
-    struct disp_plans *plans; /* response plans */
+    struct disp_roads *roads;       /* the city's road graph; NULL without --city */
+    struct disp_plans *plans;       /* response plans */
     struct disp_closures *closures; /* road closures (applied to roads) */
     const char *static_dir;
 } web_deps;
