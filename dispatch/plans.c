@@ -23,6 +23,8 @@ static const char builtin[] =
     "{\"category\":\"fire/wildland\",\"slots\":[{\"kind\":\"engine\",\"count\":2},"
     "{\"kind\":\"tanker\",\"count\":1}]},"
     "{\"category\":\"fire/*\",\"slots\":[{\"kind\":\"engine\",\"count\":1}]},"
+    "{\"category\":\"medical/cardiac\",\"slots\":[{\"kind\":\"ambulance\",\"count\":1,"
+    "\"capabilities\":[\"als\"]},{\"kind\":\"engine\",\"count\":1}]},"
     "{\"category\":\"medical/*\",\"priority\":[1],\"slots\":[{\"kind\":\"ambulance\",\"count\":1},"
     "{\"kind\":\"engine\",\"count\":1}]},"
     "{\"category\":\"medical/*\",\"slots\":[{\"kind\":\"ambulance\",\"count\":1}]},"
@@ -111,6 +113,12 @@ static int check(json_t *doc, char **err)
             if (!json_is_integer(count) || json_integer_value(count) < 1 ||
                 json_integer_value(count) > 20)
                 return refuse(err, i, "a slot's \"count\" must be 1..20");
+            json_t *caps = json_object_get(s, "capabilities"), *cap;
+            size_t c;
+            if (caps && !json_is_array(caps))
+                return refuse(err, i, "a slot's \"capabilities\" must be a list of capabilities");
+            json_array_foreach(caps, c, cap) if (!json_is_string(cap)) return refuse(
+                err, i, "a slot's \"capabilities\" must be a list of capabilities");
         }
     }
     return 0;

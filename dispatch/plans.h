@@ -1,9 +1,9 @@
 /*
  * plans.h — response plans (run cards): which kinds of unit, and how many,
- * an incident needs (dispatch/plans.c; docs/DISPATCH.md).
+ * an incident needs (dispatch/plans.c; docs/API.md).
  *
  * A plan file is {"plans":[{"category":"fire/structure", "priority":[1,2]?,
- * "district":"Monaco-Ville"?, "hours":"22-06"?, "slots":[{"kind":"engine",
+ * "district":"Monaco-Ville"?, "hours":"22-06"?, "slots":[{"kind":"engine","capabilities":["foam"]?,
  * "count":2}, …]}, …]}. "category" is a category name, a family followed
  * by a slash and a star (fire/ then *), or a lone star. The first plan whose conditions all hold is
  * the incident's plan (so a file lists the specific before the general). With no file the built-in

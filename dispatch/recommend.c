@@ -106,6 +106,18 @@ static void consider(const disp_unit_info *u, void *user)
     g_array_append_val(p->cands, c);
 }
 
+/* Has the unit every capability the slot asks for? */
+static int capable(const disp_unit_info *u, const json_t *slot)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(slot, "capabilities"), i,
+                       c) if (!u->capabilities ||
+                              !g_strv_contains((const char *const *)u->capabilities,
+                                               json_string_value(c))) return 0;
+    return 1;
+}
+
 static int rank(gconstpointer x, gconstpointer y)
 {
     const cand *a = x, *b = y;
@@ -201,7 +213,8 @@ json_t *disp_recommend(disp_roads *roads, disp_units *units, disp_avl *avl,
         /* Units already on the incident fill their kind's slots first. */
         for (guint i = 0; i < p.on_this->len; i++) {
             disp_unit_info *u = p.on_this->pdata[i];
-            if (u && strcmp(u->kind, kind) == 0 && (int)json_array_size(assigned) < count) {
+            if (u && strcmp(u->kind, kind) == 0 && capable(u, slot) &&
+                (int)json_array_size(assigned) < count) {
                 json_array_append_new(assigned, unit_id(u->id));
                 p.on_this->pdata[i] = NULL;
             }
@@ -209,7 +222,8 @@ json_t *disp_recommend(disp_roads *roads, disp_units *units, disp_avl *avl,
         int need = count - (int)json_array_size(assigned), listed = 0;
         for (guint i = 0; i < p.cands->len && listed < need + DISP_RECOMMEND_ALTERNATIVES; i++) {
             cand *c = &g_array_index(p.cands, cand, i);
-            if (c->used || strcmp(c->u->kind, kind) != 0 || c->ms == DISP_ROADS_UNREACHABLE)
+            if (c->used || strcmp(c->u->kind, kind) != 0 || c->ms == DISP_ROADS_UNREACHABLE ||
+                !capable(c->u, slot))
                 continue;
             int rec = listed < need;
             json_t *j = cand_json(c, rec);
@@ -220,9 +234,11 @@ json_t *disp_recommend(disp_roads *roads, disp_units *units, disp_avl *avl,
             json_array_append_new(list, j);
             listed++;
         }
-        json_array_append_new(slots, json_pack("{sssisososi}", "kind", kind, "count", count,
-                                               "assigned", assigned, "units", list, "missing",
-                                               need - MIN(need, listed)));
+        json_t *js = json_pack("{sssisososi}", "kind", kind, "count", count, "assigned", assigned,
+                               "units", list, "missing", need - MIN(need, listed));
+        if (json_object_get(slot, "capabilities"))
+            json_object_set(js, "capabilities", json_object_get(slot, "capabilities"));
+        json_array_append_new(slots, js);
     }
     json_t *unreachable = json_array();
     for (guint i = 0; i < p.cands->len; i++) {

@@ -1,10 +1,11 @@
 /*
  * recommend.h — which units to send to an incident (dispatch/recommend.c;
- * docs/DISPATCH.md).
+ * docs/API.md, "Who goes").
  *
  * For each slot of the incident's response plan, the units of the slot's
- * kind and of the incident's agencies, ranked by their travel time by road
- * from where they are now (dispatch/avl) to the incident (dispatch/roads):
+ * kind (with every capability it asks for) and of the incident's agencies,
+ * ranked by their travel time by road from where they are now
+ * (dispatch/avl) to the incident (dispatch/roads):
  *
  * - available units (primary status "available") and units returning;
  * - units dispatched or en route to another incident of lower priority

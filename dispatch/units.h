@@ -35,6 +35,7 @@ typedef struct {
     int64_t id;
     char *call_sign, *kind, *agency, *station, *device; /* device may be NULL */
     char *primary, *status;
+    char **capabilities; /* NULL-terminated ("foam", "als", …) */
     int64_t incident_id, status_ms;
 } disp_unit_info;
 

@@ -24,6 +24,7 @@ static void info_free(gpointer p)
     g_free(i->device);
     g_free(i->primary);
     g_free(i->status);
+    g_strfreev(i->capabilities);
     g_free(i);
 }
 
@@ -71,6 +72,12 @@ static void mirror_put(disp_units *u, const json_t *unit)
     i->device = g_strdup(json_string_value(json_object_get(unit, "device")));
     i->primary = g_strdup(text(unit, "primary"));
     i->status = g_strdup(text(unit, "status"));
+    json_t *caps = json_object_get(unit, "capabilities");
+    i->capabilities = g_new0(char *, json_array_size(caps) + 1);
+    size_t k, n = 0;
+    json_t *c;
+    json_array_foreach(caps, k, c) if (json_is_string(c)) i->capabilities[n++] =
+        g_strdup(json_string_value(c));
     i->incident_id = disp__parse_ext(json_string_value(json_object_get(unit, "incident")), 'I');
     i->status_ms = iso_ms(json_string_value(json_object_get(unit, "status_at")));
     g_hash_table_insert(u->by_id, &i->id, i);

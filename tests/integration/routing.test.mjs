@@ -284,4 +284,22 @@ describe('ties', () => {
     assert.equal(engines[0].recommended, true);
     assert.ok(engines.every((u) => u.eta_ms === engines[0].eta_ms));
   });
+
+  test('a slot that asks for a capability takes only units that have it, however near the others are', async () => {
+    const call = await post(s.url, '/api/v1/calls', { line: '120', caller: '+377 600 000 013', location: SCENE, category: 'medical/cardiac', text: 'collapsed, not breathing' }, bearer(op));
+    assert.equal(call.status, 201, call.text);
+    const ids = {};
+    for (const [sign, caps, at] of [['AMB-BLS', [], NEAR], ['AMB-ALS', ['als'], FAR]]) {
+      const r = await post(s.url, '/api/v1/units', { call_sign: sign, kind: 'ambulance', agency: 'ems', capabilities: caps }, bearer(op));
+      assert.equal(r.status, 201, r.text);
+      ids[sign] = r.body.unit.id;
+      assert.equal((await post(s.url, `/api/v1/units/${ids[sign]}/position`, at, bearer(op))).status, 200);
+    }
+    const r = await get(s.url, `/api/v1/incidents/${call.body.incident.id}/recommendations`, bearer(op));
+    assert.equal(r.status, 200, r.text);
+    const amb = r.body.slots.find((x) => x.kind === 'ambulance');
+    assert.deepEqual(amb.capabilities, ['als']);
+    assert.deepEqual(amb.units.map((u) => u.call_sign), ['AMB-ALS']);
+    assert.equal(amb.units[0].recommended, true);
+  });
 });
