@@ -124,6 +124,16 @@ test('units to send: the plan, its routes, send, the board, the field page, rele
     }
     assert.equal(await page.isEnabled('#rec-send-plan'), true);
 
+    // E-FAR drives on 50 m: no event, no click; the server pushes the new
+    // answer and the panel shows E-FAR's new ETA.
+    const farRow = `${slot('engine')} li.cand[data-id="${ids['E-FAR']}"] .eta`;
+    const farBefore = await page.textContent(farRow);
+    const moved = await post(s.url, `/api/v1/units/${ids['E-FAR']}/position`, { lon: FAR.lon + 0.0005, lat: FAR.lat + 0.0002 });
+    assert.equal(moved.status, 200, moved.text);
+    const fresh = (await get(s.url, `/api/v1/incidents/${I}/recommendations`)).body.slots[0].units.find((u) => u.id === ids['E-FAR']);
+    assert.notEqual(mmss(fresh.eta_ms), farBefore, 'the move changes the ETA shown to the minute:second');
+    await page.waitForFunction(([sel, want]) => document.querySelector(sel)?.textContent === want, [farRow, mmss(fresh.eta_ms)], { timeout: 5000 });
+
     // The recommended units' routes on the map, drawn where they are.
     await page.waitForFunction((n) => window.citycmdMap.routeIds().length === n, chosen.length, { timeout: 5000 });
     assert.deepEqual((await page.evaluate(() => window.citycmdMap.routeIds())).sort(), [...chosen].sort());

@@ -11,6 +11,7 @@ import { t, tf, tName, formatTime, formatDuration, addressText } from './i18n.js
 import { districtText, FAMILY_COLORS } from './map.js';
 import {
   initRecommend, startRecommend, stopRecommend, showRecommendations, recommendEvent, relabelRecommend,
+  recommendLive, refollowRecommendations,
 } from './recommend.js';
 
 export { addressText };
@@ -292,6 +293,10 @@ export function consoleTopics() {
 // changed), and a removal when one ends.
 export function consoleLive(msg) {
   if (!st.running) return;
+  if (msg.type === 'recommendations') {
+    recommendLive(msg);
+    return;
+  }
   const d = msg.data || {};
   switch (msg.type) {
     case 'incidents.snapshot': {
@@ -734,7 +739,7 @@ export function initConsole() {
 }
 
 // On sign-in.
-export function startConsole({ map, user }) {
+export function startConsole({ map, user, send }) {
   st.running = true;
   st.user = user;
   st.map = map;
@@ -749,11 +754,16 @@ export function startConsole({ map, user }) {
   showTab(taker ? 'call' : 'detail');
   renderDetail(null);
   renderQueue();
-  startRecommend({ map, user });
+  startRecommend({ map, user, send });
   if (taker) loadCatalogue();
   // Four times a second, so that an age and an alarm are never more than a
   // quarter of a second late (only what changed is written).
   st.timer = setInterval(tick, TICK_MS);
+}
+
+// After the WebSocket reconnected and subscribed again.
+export function consoleReconnected() {
+  refollowRecommendations();
 }
 
 // On sign-out: nothing of the previous user stays on screen.

@@ -9,6 +9,7 @@ import { CityMap, mapState } from './map.js';
 import { initCoverage, startCoverage, stopCoverage, relabelCoverage, coverageCount } from './coverage.js';
 import {
   initConsole, startConsole, stopConsole, consoleEvent, consoleLive, consoleTopics, relabelConsole, setClockSkew,
+  consoleReconnected,
 } from './incidents.js';
 import {
   initUnits, startUnits, stopUnits, unitsLive, unitsEvent, unitsTopics, relabelUnits, setUnitsClockSkew,
@@ -156,12 +157,15 @@ function enter(user) {
   loadJournal();
   cityMap = new CityMap(document.querySelector('.panel.map'));
   cityMap.start().then((ok) => { if (ok) startCoverage(cityMap); });
-  startConsole({ map: cityMap, user });
+  startConsole({ map: cityMap, user, send: (type, data) => conn?.send(type, data) });
   startUnits({ map: cityMap, user });
   conn = new Connection({
     token: auth.token,
     topics: [...consoleTopics(), ...unitsTopics(user)],
-    onState: showConnectionState,
+    onState: (state) => {
+      showConnectionState(state);
+      if (state === 'connected') consoleReconnected();
+    },
     onHello: (h) => { $('server-version').textContent = `citycmd ${h.version}`; },
     onEvent: (ev) => {
       addFeedItem(ev);

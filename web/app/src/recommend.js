@@ -7,10 +7,11 @@
 // the recommended units (dashed) and of the assigned ones (solid) are drawn
 // on the map while the incident is selected.
 //
-// The recommendation is read again when the incident is selected, after
-// each assignment or release, and when an event of a unit in it (or of the
+// The recommendation is read when the incident is selected, after each
+// assignment or release, and when an event of a unit in it (or of the
 // incident) arrives — then at most once every REFRESH_MIN_MS, as the feed
-// can bring many. Answers that arrive after another incident was selected
+// can bring many; and the server pushes a new one as units move (the
+// WebSocket message "recommendations", followed while it is selected). Answers that arrive after another incident was selected
 // (or after sign-out) are dropped.
 import { api } from './auth.js';
 import { t, tf, tName, formatDuration, formatDistance } from './i18n.js';
@@ -126,12 +127,23 @@ async function load() {
     render();
     return;
   }
+  apply(body);
+}
+
+// A recommendation (read, or pushed by the server) on screen.
+function apply(body) {
   st.body = body;
   st.state = '';
   for (const slot of body.slots || []) for (const u of slot.units || []) remember(u);
   render();
   readUnknown();
   drawRoutes();
+}
+
+// Asks the server to push this screen the incident's recommendations as
+// units move (the WebSocket message "recommendations"); null stops.
+function follow(id) {
+  if (st.send) st.send('recommendations', { incident: id || null });
 }
 
 // The assigned units the recommendation names by id only.
@@ -400,6 +412,7 @@ export function showRecommendations(id) {
   showError(null);
   showResult(null);
   render();
+  follow(next);
   if (next) load();
 }
 
@@ -417,10 +430,26 @@ export function recommendEvent(ev) {
   }
 }
 
-export function startRecommend({ map, user }) {
+export function startRecommend({ map, user, send }) {
   st.running = true;
   st.map = map;
   st.user = user;
+  st.send = send || null;
+}
+
+// A message of the WebSocket: a pushed recommendation for the incident on
+// screen (newer than any read in flight, which is then dropped).
+export function recommendLive(msg) {
+  if (!st.running || msg.type !== 'recommendations' || msg.re || !st.incident) return;
+  const d = msg.data || {};
+  if (d.incident !== st.incident) return;
+  st.seq += 1;
+  apply(d);
+}
+
+// After a reconnection: the server forgot what this screen followed.
+export function refollowRecommendations() {
+  if (st.running && st.incident) follow(st.incident);
 }
 
 export function stopRecommend() {
@@ -429,6 +458,7 @@ export function stopRecommend() {
   st.epoch += 1;
   st.map = null;
   st.user = null;
+  st.send = null;
   st.known.clear();
   st.asking.clear();
 }
