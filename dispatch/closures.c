@@ -72,12 +72,9 @@ static json_t *closure_json(const disp_closures *cs, const closure *c)
     json_t *geometry = json_null();
     if (cs->roads && c->edge != UINT32_MAX) {
         GArray *pts = disp_roads_edge_shape(cs->roads, c->edge);
-        json_t *coords = json_array();
-        for (guint i = 0; i + 1 < pts->len; i += 2)
-            json_array_append_new(coords, json_pack("[ff]", g_array_index(pts, double, i),
-                                                    g_array_index(pts, double, i + 1)));
+        json_decref(geometry);
+        geometry = disp_roads_geojson_line(pts);
         g_array_unref(pts);
-        geometry = json_pack("{ssso}", "type", "LineString", "coordinates", coords);
     }
     return json_pack("{sI sf sf ss ss ss ss so sb}", "id", (json_int_t)c->id, "lon", c->lon, "lat",
                      c->lat, "reason", c->reason, "incident", c->incident, "by", c->actor,

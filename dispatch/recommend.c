@@ -141,13 +141,9 @@ static json_t *route_json(disp_roads *roads, const cand *c, const disp_roads_pos
     GArray *pts = disp_roads_path(roads, &c->pos, target, NULL, NULL);
     if (!pts)
         return json_null();
-    json_t *coords = json_array();
-    for (guint i = 0; i + 1 < pts->len; i += 2)
-        json_array_append_new(coords,
-                              json_pack("[ff]", round(g_array_index(pts, double, i) * 1e7) / 1e7,
-                                        round(g_array_index(pts, double, i + 1) * 1e7) / 1e7));
+    json_t *line = disp_roads_geojson_line(pts);
     g_array_unref(pts);
-    return json_pack("{ssso}", "type", "LineString", "coordinates", coords);
+    return line;
 }
 
 static json_t *cand_json(const cand *c, int recommended)

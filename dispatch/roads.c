@@ -15,6 +15,8 @@
 #include "../core/core.h"
 #include "geofence.h"
 
+#include <jansson.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -464,11 +466,10 @@ GArray *disp_roads_path(disp_roads *g, const disp_roads_pos *source, const disp_
 
 /* ---- snapping ---- */
 
-static gsize cell_key(double lon, double lat)
+/* The snapping grid's key of cell column x, row y (in ROADS_CELL_DEG). */
+static gsize cell_key(double x, double y)
 {
-    gsize x = (gsize)floor((lon + 180.0) / ROADS_CELL_DEG),
-          y = (gsize)floor((lat + 90.0) / ROADS_CELL_DEG);
-    return x | y << 24;
+    return (gsize)x | (gsize)y << 24;
 }
 
 /* The nearest point of edge e to lon/lat: its offset and distance. */
@@ -512,7 +513,7 @@ int disp_roads_snap(const disp_roads *g, double lon, double lat, double max_m, d
          y <= floor((lat + rlat + 90) / ROADS_CELL_DEG); y++)
         for (double x = floor((lon - rlon + 180) / ROADS_CELL_DEG);
              x <= floor((lon + rlon + 180) / ROADS_CELL_DEG); x++) {
-            gsize k = (gsize)x | (gsize)y << 24;
+            gsize k = cell_key(x, y);
             GArray *c = g_hash_table_lookup(g->cells, GSIZE_TO_POINTER(k));
             for (guint i = 0; c && i < c->len; i++) {
                 uint32_t e = g_array_index(c, uint32_t, i);
@@ -614,6 +615,16 @@ GArray *disp_roads_edge_shape(const disp_roads *g, uint32_t edge)
     return out;
 }
 
+json_t *disp_roads_geojson_line(const GArray *pts)
+{
+    json_t *coords = json_array();
+    for (guint i = 0; i + 1 < pts->len; i += 2)
+        json_array_append_new(coords,
+                              json_pack("[ff]", round(g_array_index(pts, double, i) * 1e7) / 1e7,
+                                        round(g_array_index(pts, double, i + 1) * 1e7) / 1e7));
+    return json_pack("{ssso}", "type", "LineString", "coordinates", coords);
+}
+
 int disp_roads_export_csv(const disp_roads *g, const char *path)
 {
     FILE *f = fopen(path, "w");
@@ -713,7 +724,7 @@ void disp_roads__finish(disp_roads *g)
              y++)
             for (double x = floor((w + 180) / ROADS_CELL_DEG);
                  x <= floor((ea + 180) / ROADS_CELL_DEG); x++) {
-                gsize k = (gsize)x | (gsize)y << 24;
+                gsize k = cell_key(x, y);
                 GArray *c = g_hash_table_lookup(g->cells, GSIZE_TO_POINTER(k));
                 if (!c) {
                     c = g_array_new(FALSE, FALSE, sizeof(uint32_t));
@@ -722,7 +733,6 @@ void disp_roads__finish(disp_roads *g)
                 g_array_append_val(c, e);
             }
     }
-    (void)cell_key;
     g->dist = g_new(int64_t, 2 * (size_t)m + 1);
     g->dist_m = g_new(double, 2 * (size_t)m + 1);
     g->next = g_new(uint32_t, 2 * (size_t)m + 1);

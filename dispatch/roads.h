@@ -127,4 +127,9 @@ void disp_roads_node(const disp_roads *g, uint32_t node, double *lon, double *la
  * (g_array_unref). */
 GArray *disp_roads_edge_shape(const disp_roads *g, uint32_t edge);
 
+/* A shape (lon/lat pairs, as the functions above give) as a GeoJSON
+ * LineString, coordinates rounded to 1e-7 degrees (new reference). */
+struct json_t;
+struct json_t *disp_roads_geojson_line(const GArray *pts);
+
 #endif

@@ -264,10 +264,9 @@ static disp_roads *make_graph(GPtrArray *ways)
 /* ---- turn restrictions ---- */
 
 /* The node at a coordinate, or UINT32_MAX. */
-static uint32_t node_at(const disp_roads *g, GHashTable *nodes, double lon, double lat)
+static uint32_t node_at(GHashTable *nodes, double lon, double lat)
 {
     gpointer v = g_hash_table_lookup(nodes, GSIZE_TO_POINTER(vkey(lon, lat)));
-    (void)g;
     return v ? GPOINTER_TO_UINT(v) - 1 : UINT32_MAX;
 }
 
@@ -330,7 +329,7 @@ static void read_restrictions(disp_roads *g, GDALDatasetH ds)
             }
         }
         int only = g_str_has_prefix(kind, "only_"), no = g_str_has_prefix(kind, "no_");
-        uint32_t v = via ? node_at(g, nodes, OGR_G_GetX(via, 0), OGR_G_GetY(via, 0)) : UINT32_MAX;
+        uint32_t v = via ? node_at(nodes, OGR_G_GetX(via, 0), OGR_G_GetY(via, 0)) : UINT32_MAX;
         guint64 vk = via ? vkey(OGR_G_GetX(via, 0), OGR_G_GetY(via, 0)) : 0, fk = 0, tk = 0;
         uint32_t din = UINT32_MAX, dout = UINT32_MAX;
         if ((only || no) && from && to && v != UINT32_MAX && beside(from, vk, &fk) &&

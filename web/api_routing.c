@@ -58,16 +58,6 @@ static int parse_point(const char *s, double *lon, double *lat)
     return end == t || *end || !gis_lonlat_valid(*lon, *lat) ? -1 : 0;
 }
 
-static json_t *line_of(GArray *pts)
-{
-    json_t *coords = json_array();
-    for (guint i = 0; i + 1 < pts->len; i += 2)
-        json_array_append_new(coords,
-                              json_pack("[ff]", round(g_array_index(pts, double, i) * 1e7) / 1e7,
-                                        round(g_array_index(pts, double, i + 1) * 1e7) / 1e7));
-    return json_pack("{ssso}", "type", "LineString", "coordinates", coords);
-}
-
 static int no_graph(web_req *req)
 {
     if (req->srv->deps.roads)
@@ -110,7 +100,7 @@ static void route_get(web_req *req)
     }
     web_reply_json(req, 200,
                    json_pack("{sIsfso}", "eta_ms", (json_int_t)ms, "distance_m", round(m), "route",
-                             line_of(pts)));
+                             disp_roads_geojson_line(pts)));
     g_array_unref(pts);
 }
 
@@ -389,7 +379,7 @@ static void coverage_get(web_req *req)
             continue;
         beyond += in.length_m;
         GArray *pts = disp_roads_edge_shape(g, e);
-        json_array_append_new(lines, line_of(pts));
+        json_array_append_new(lines, disp_roads_geojson_line(pts));
         g_array_unref(pts);
     }
     json_t *multi = json_array();

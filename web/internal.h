@@ -173,8 +173,10 @@ typedef struct {
 json_t *ws_rec_follow(web_server *srv, ws_rec_watch *w, const core_session *s, json_t *data,
                       const char **code, const char **why);
 /* The new answer when it changed (new reference), {"incident_id","ended":true}
- * when the incident closed (and stops following), else NULL. */
-json_t *ws_rec_recompute(web_server *srv, ws_rec_watch *w, const core_session *s);
+ * when the incident closed (and stops following), else NULL. answers caches
+ * the tick's answers (int64 incident id -> json_t*, owned by the table). */
+json_t *ws_rec_recompute(web_server *srv, ws_rec_watch *w, const core_session *s,
+                         GHashTable *answers);
 void ws_rec_clear(ws_rec_watch *w);
 /* Units moved or changed: arms the recommendations tick. */
 void ws_rec_changed(web_server *srv);

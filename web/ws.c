@@ -738,11 +738,13 @@ gboolean web_ws__rec_tick(gpointer p)
 {
     web_server *srv = p;
     srv->rec_timer = 0;
+    GHashTable *answers =
+        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, (GDestroyNotify)json_decref);
     for (GList *l = srv->ws_clients; l; l = l->next) {
         ws_client *c = l->data;
         if (c->closing || !c->session || !c->rec.incident)
             continue;
-        json_t *now = ws_rec_recompute(srv, &c->rec, c->session);
+        json_t *now = ws_rec_recompute(srv, &c->rec, c->session, answers);
         if (!now)
             continue;
         char *text = web_envelope_reply("recommendations", NULL, now);
@@ -751,6 +753,7 @@ gboolean web_ws__rec_tick(gpointer p)
         enqueue(c, f, REC_KEY, 0);
         g_bytes_unref(f);
     }
+    g_hash_table_destroy(answers);
     return G_SOURCE_REMOVE;
 }
 

@@ -71,7 +71,8 @@ json_t *ws_rec_follow(web_server *srv, ws_rec_watch *w, const core_session *s, j
     return r;
 }
 
-json_t *ws_rec_recompute(web_server *srv, ws_rec_watch *w, const core_session *s)
+json_t *ws_rec_recompute(web_server *srv, ws_rec_watch *w, const core_session *s,
+                         GHashTable *answers)
 {
     const disp_live *inc = disp_live_get(srv->deps.incidents, w->incident);
     if (!inc || !core_may_any(s, CORE_ACT_INCIDENTS_READ, (char **)inc->agencies)) {
@@ -79,10 +80,17 @@ json_t *ws_rec_recompute(web_server *srv, ws_rec_watch *w, const core_session *s
         ws_rec_clear(w);
         return gone;
     }
-    const char *code, *why;
-    json_t *r = compute(srv, inc, &code, &why);
-    if (!r)
-        return NULL;
+    /* The answer depends on the incident alone (its agencies decide the
+     * candidates), so a tick computes it once for all its followers. */
+    json_t *r = g_hash_table_lookup(answers, &w->incident);
+    if (!r) {
+        const char *code, *why;
+        r = compute(srv, inc, &code, &why);
+        if (!r)
+            return NULL;
+        g_hash_table_insert(answers, g_memdup2(&w->incident, sizeof w->incident), r);
+    }
+    json_incref(r);
     char *text = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
     if (w->last && strcmp(text, w->last) == 0) {
         free(text);
