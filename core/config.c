@@ -42,6 +42,8 @@ static const opt options[] = {
      "call categories (JSON; default: the built-in catalogue)"},
     {"response-plans", T_STR, F(response_plans), NULL, 0, 0, "FILE",
      "response plans, the units each kind of incident needs (JSON; default: built-in)"},
+    {"repair-approval-customers", T_INT, F(repair_approval_customers), "200", 1, 10000000, "N",
+     "a repair order cutting off more customers than this (or any priority one) needs approval"},
     {"route-emergency-percent", T_INT, F(route_emergency_percent), "120", 50, 200, "PERCENT",
      "emergency vehicles' speed on the road graph, in percent of the signed or usual speed"},
     {"redis", T_STR, F(redis_url), NULL, 0, 0, "URL",

@@ -37,6 +37,11 @@ static const unsigned matrix[CORE_ACT_COUNT] = {
     [CORE_ACT_UNITS_STATUS] = R(dispatcher) | R(supervisor) | R(field_unit) | R(crew),
     [CORE_ACT_MAP_READ] =
         R(call_taker) | R(dispatcher) | R(supervisor) | R(field_unit) | R(crew) | R(leader),
+    /* Pipe networks are a utility's own: its crews and supervisors, the
+     * command centre's dispatchers, and leaders. */
+    [CORE_ACT_PIPES_READ] = R(dispatcher) | R(supervisor) | R(crew) | R(leader),
+    [CORE_ACT_PIPES_ISOLATE] = R(dispatcher) | R(supervisor) | R(crew),
+    [CORE_ACT_REPAIRS_APPROVE] = R(supervisor) | R(leader),
 };
 
 /* Roles that act on every agency's records for an action (system-wide
@@ -53,6 +58,8 @@ static const unsigned command_wide[CORE_ACT_COUNT] = {
     [CORE_ACT_INCIDENTS_READ] = ~0u,
     [CORE_ACT_INCIDENTS_UPDATE] = ~0u,
     [CORE_ACT_UNITS_READ] = ~0u,
+    [CORE_ACT_PIPES_READ] = ~0u,
+    [CORE_ACT_PIPES_ISOLATE] = R(dispatcher) | R(supervisor),
     /* A crew or field unit of the centre drives its own cars only. */
     [CORE_ACT_UNITS_STATUS] = R(dispatcher) | R(supervisor),
 };
@@ -146,6 +153,8 @@ int core_may_see_event(const core_session *s, const core_event *ev)
     /* A unit entering or leaving a fence, or a fence of one agency. */
     if (g_str_has_prefix(ev->type, "geofence.") && json_object_get(ev->data, "agencies"))
         return may_any_listed(s, CORE_ACT_UNITS_READ, ev);
+    if (g_str_has_prefix(ev->type, "pipes.") || g_str_has_prefix(ev->type, "repair."))
+        return may_any_listed(s, CORE_ACT_PIPES_READ, ev);
     if (g_str_has_prefix(ev->type, "journal.")) {
         const char *agency = json_string_value(json_object_get(ev->data, "agency"));
         return core_may(s, CORE_ACT_JOURNAL_READ, agency ? agency : JOINT_AGENCY);

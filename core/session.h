@@ -43,7 +43,10 @@ typedef struct {
     X(INCIDENTS_UPDATE, "incidents.update")                                                        \
     X(UNITS_READ, "units.read")                                                                    \
     X(UNITS_MANAGE, "units.manage")                                                                \
-    X(UNITS_STATUS, "units.status")
+    X(UNITS_STATUS, "units.status")                                                                \
+    X(PIPES_READ, "pipes.read")                                                                    \
+    X(PIPES_ISOLATE, "pipes.isolate")                                                              \
+    X(REPAIRS_APPROVE, "repairs.approve")
 
 typedef enum {
 #define CORE__ACTION_ENUM(name, text) CORE_ACT_##name,

@@ -68,6 +68,15 @@ void pipes__grid(gis_pipenet *n);
 void pipes__fix_pointers(gis_pipenet *n);
 /* Places a valve's position on its link, 2 m (at most a tenth) from its node. */
 void pipes__place_valve(gis_pipenet *n, gis_pipe_valve *v);
+/* The nearest live link to a point within max_m metres other than except
+ * (-1: none excepted), or -1. */
+int pipes__nearest_link_except(const gis_pipenet *n, double x, double y, double max_m, int except,
+                               double *dist_m);
+/* The nearest live link at any distance (searched in growing rings), or
+ * -1 when there is none; needs the grid (pipes__grid). */
+int pipes__nearest_link_any(const gis_pipenet *n, double x, double y, double *dist_m);
+/* Metres per degree of longitude and latitude at a latitude. */
+void pipes__lonlat_scale(double lat, double *kx, double *ky);
 /* Length in metres of a link's geometry. */
 double pipes__geom_length(const gis_pipenet *n, const gis_pipe_link *l);
 

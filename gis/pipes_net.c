@@ -178,6 +178,13 @@ void pipes__fix_pointers(gis_pipenet *n)
     }
 }
 
+void pipes__lonlat_scale(double lat, double *kx, double *ky)
+{
+    double r = lat * G_PI / 180;
+    *ky = 111132.954 - 559.822 * cos(2 * r);
+    *kx = 111412.84 * cos(r) - 93.5 * cos(3 * r);
+}
+
 double gis_pipenet_distance(const gis_pipenet *n, double x0, double y0, double x1, double y1)
 {
     return hypot((x1 - x0) * n->kx, (y1 - y0) * n->ky);
@@ -211,6 +218,7 @@ int gis_pipenet_add_link(gis_pipenet *n, const char *id, gis_link_kind kind, con
     const gis_pipe_node *na = &g_array_index(n->nodes, gis_pipe_node, a);
     const gis_pipe_node *nb = &g_array_index(n->nodes, gis_pipe_node, b);
     pipes__link_extra ex = {n->verts->len};
+    const void *before = n->verts->data;
     if (xy && nvert >= 2) {
         g_array_append_vals(n->verts, xy, 2 * nvert);
     } else {
@@ -223,8 +231,11 @@ int gis_pipenet_add_link(gis_pipenet *n, const char *id, gis_link_kind kind, con
         intern_new(n, n->link_ix, id, i), kind, a, b, length_m, diameter_mm, NULL, nvert, 0};
     g_array_append_val(n->links, l);
     g_array_append_val(n->lx, ex);
-    pipes__fix_pointers(n);
     gis_pipe_link *lp = &g_array_index(n->links, gis_pipe_link, i);
+    if (n->verts->data != before) /* the vertices moved: every link's pointer follows */
+        pipes__fix_pointers(n);
+    else
+        lp->xy = &g_array_index(n->verts, double, ex.xy_off);
     if (lp->length_m <= 0)
         lp->length_m = pipes__geom_length(n, lp);
     if (n->finished)
@@ -626,6 +637,26 @@ static double seg_dist(const gis_pipenet *n, double px, double py, double ax, do
 
 int gis_pipenet_nearest_link(const gis_pipenet *n, double x, double y, double max_m, double *dist_m)
 {
+    return pipes__nearest_link_except(n, x, y, max_m, -1, dist_m);
+}
+
+int pipes__nearest_link_any(const gis_pipenet *n, double x, double y, double *dist_m)
+{
+    /* Growing rings: a search out to the whole network's size at once
+     * would visit every cell of the grid for every point. */
+    for (double r = 2 * n->gcell; r < 4e7; r *= 4) {
+        int li = pipes__nearest_link_except(n, x, y, r, -1, dist_m);
+        if (li >= 0)
+            return li;
+        if (r > (n->gw + n->gh) * n->gcell)
+            break;
+    }
+    return -1;
+}
+
+int pipes__nearest_link_except(const gis_pipenet *n, double x, double y, double max_m, int except,
+                               double *dist_m)
+{
     if (!n->grid_off || !isfinite(x) || !isfinite(y))
         return -1;
     int best = -1;
@@ -637,11 +668,13 @@ int gis_pipenet_nearest_link(const gis_pipenet *n, double x, double y, double ma
         for (int gx = MAX(cx - r, 0); gx <= MIN(cx + r, n->gw - 1); gx++) {
             int c = gy * n->gw + gx;
             for (int k = n->grid_off[c]; k < n->grid_off[c + 1]; k++) {
+                if (n->grid_link[k] == except)
+                    continue;
                 const gis_pipe_link *l = &g_array_index(n->links, gis_pipe_link, n->grid_link[k]);
                 for (size_t s = 1; s < l->nvert; s++) {
                     double d = seg_dist(n, x, y, l->xy[2 * s - 2], l->xy[2 * s - 1], l->xy[2 * s],
                                         l->xy[2 * s + 1]);
-                    if (d < bestd || (d == bestd && best >= 0 && n->grid_link[k] < best))
+                    if (d < bestd || (d == bestd && (best < 0 || n->grid_link[k] < best)))
                         bestd = d, best = n->grid_link[k];
                 }
             }
@@ -662,9 +695,7 @@ int gis_pipenet_finish(gis_pipenet *n, int geographic, char **err)
         if (b[0] < -180 || b[2] > 180 || b[1] < -90 || b[3] > 90)
             return fail(err, CORE_EINVAL, "network %s: coordinates are not longitude/latitude",
                         n->name);
-        double lat = (b[1] + b[3]) / 2 * G_PI / 180;
-        n->ky = 111132.954 - 559.822 * cos(2 * lat);
-        n->kx = 111412.84 * cos(lat) - 93.5 * cos(3 * lat);
+        pipes__lonlat_scale((b[1] + b[3]) / 2, &n->kx, &n->ky);
     }
     for (guint v = 0; v < n->valves->len; v++)
         pipes__place_valve(n, &g_array_index(n->valves, gis_pipe_valve, v));
@@ -672,7 +703,7 @@ int gis_pipenet_finish(gis_pipenet *n, int geographic, char **err)
     for (guint c = 0; c < n->customers->len; c++) {
         gis_pipe_customer *cu = &g_array_index(n->customers, gis_pipe_customer, c);
         if (cu->link < 0 && cu->node < 0)
-            cu->link = gis_pipenet_nearest_link(n, cu->x, cu->y, 1e6, NULL);
+            cu->link = pipes__nearest_link_any(n, cu->x, cu->y, NULL);
     }
     n->finished = 1;
     return pipes__segments(n);

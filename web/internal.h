@@ -198,6 +198,7 @@ void web_api_units_register(web_server *srv);
 void web_api_routing_register(web_server *srv);
 void web_api_avl_register(web_server *srv);
 void web_api_geofences_register(web_server *srv);
+void web_api_pipes_register(web_server *srv);
 /* Adds routes (a static array: the router keeps pointers into it). */
 void web_routes_add(web_server *srv, const web_route *routes, size_t n);
 

@@ -23,6 +23,8 @@
 #include "../dispatch/plans.h"
 #include "../dispatch/roads.h"
 #include "../dispatch/closures.h"
+#include "../dispatch/pipes.h"
+#include "../gis/pipes.h"
 #include "demo.h"
 #include "gps.h"
 #include "web.h"
@@ -54,6 +56,8 @@ typedef struct {
     disp_roads *roads;
     disp_plans *plans;
     disp_closures *closures;
+    disp_pipes *pipes;
+    char *city_dir;
     disp_incidents *incidents;
     disp_units *units;
     disp_avl *avl;
@@ -157,6 +161,45 @@ static void keep_position(const disp_avl_pos *p, void *user)
 
 /* The tracker listeners: as configured; the demo also listens on the
  * conventional ports (or any free ones when those are taken). */
+/* The city package's pipe networks (the .gpkg files of DIR/networks), each loaded and
+ * finished; a network that fails to load is reported and left out. */
+static void start_pipes(app *a)
+{
+    GPtrArray *nets = g_ptr_array_new();
+    char **names = a->city_dir ? gis_pipenet_list(a->city_dir) : NULL;
+    for (char **n = names; n && *n; n++) {
+        char *file = g_strdup_printf("%s.gpkg", *n);
+        char *path = g_build_filename(a->city_dir, "networks", file, NULL);
+        char *err = NULL;
+        gis_pipenet *net = NULL;
+        int64_t t0 = core_mono_us();
+        if (gis_pipenet_load(path, &net, &err) == 0) {
+            log_info("pipes.loaded",
+                     "network=%s links=%zu valves=%zu customers=%zu segments=%zu ms=%lld", *n,
+                     gis_pipenet_link_count(net), gis_pipenet_valve_count(net),
+                     gis_pipenet_customer_count(net), gis_pipenet_segment_count(net),
+                     (long long)((core_mono_us() - t0) / 1000));
+            g_ptr_array_add(nets, net);
+        } else {
+            log_error("pipes.load", "network=%s error=\"%s\"", *n, err);
+        }
+        g_free(err);
+        g_free(path);
+        g_free(file);
+    }
+    g_strfreev(names);
+    g_ptr_array_add(nets, NULL);
+    disp_pipes_deps d = {.store = a->store,
+                         .bus = a->bus,
+                         .units = a->units,
+                         .avl = a->avl,
+                         .roads = a->roads,
+                         .incidents = a->incidents,
+                         .approval_customers = a->cfg.repair_approval_customers};
+    a->pipes = disp_pipes_new(&d, (gis_pipenet **)nets->pdata);
+    g_ptr_array_free(nets, TRUE);
+}
+
 static int start_gps(app *a, char **err)
 {
     const core_config *c = &a->cfg;
@@ -222,6 +265,7 @@ static int start(app *a, const char *argv0)
                  : a->cfg.demo ? beside_exe("city/monaco")
                                : NULL;
     if (city) {
+        a->city_dir = g_strdup(city);
         a->city = gis_city_load(city, &err);
         if (a->city) {
             disp_roads_options ro = {a->cfg.route_emergency_percent / 100.0, 0};
@@ -270,6 +314,7 @@ static int start(app *a, const char *argv0)
     disp_avl_watch(a->avl, keep_position, a->history);
     a->geofences = disp_geofences_new(a->store, a->units, a->incidents);
     a->closures = disp_closures_new(a->store, a->roads);
+    start_pipes(a);
     disp_avl_watch(a->avl, disp_geofences_position, a->geofences);
     if (start_gps(a, &err)) {
         fprintf(stderr, "citycmd: %s\n", err);
@@ -295,6 +340,7 @@ static int start(app *a, const char *argv0)
                      .roads = a->roads,
                      .plans = a->plans,
                      .closures = a->closures,
+                     .pipes = a->pipes,
                      .static_dir = www};
     a->web = web_server_new(&deps, &err);
     g_free(www);
@@ -332,6 +378,8 @@ static void stop(app *a)
     disp_incidents_free(a->incidents);
     disp_catalogue_free(a->catalogue);
     disp_closures_free(a->closures);
+    disp_pipes_free(a->pipes);
+    g_free(a->city_dir);
     disp_roads_free(a->roads);
     disp_plans_free(a->plans);
     gis_city_free(a->city);
@@ -349,6 +397,8 @@ int main(int argc, char **argv)
         return web_admin_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "import-city") == 0)
         return gis_import_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "import-network") == 0)
+        return gis_import_network_main(argc, argv);
     if (argc > 1 && argv[1][0] != '-') {
         fprintf(stderr, "citycmd: unknown command '%s' (see --help)\n", argv[1]);
         return 2;

@@ -9,6 +9,7 @@
 #include "internal.h"
 
 #include "../dispatch/closures.h"
+#include "../dispatch/pipes.h"
 
 #include "../core/auth.h"
 #include "../core/core.h"
@@ -112,6 +113,7 @@ web_server *web_server_new(const web_deps *deps, char **err)
     web_api_routing_register(srv);
     web_api_avl_register(srv);
     web_api_geofences_register(srv);
+    web_api_pipes_register(srv);
     web_ws_init(srv);
     core_sessions_on_end(deps->sessions, session_ended, srv);
     core_sessions_in_use(deps->sessions, session_in_use, srv);
@@ -187,6 +189,7 @@ void web_register_migrations(core_store *st)
     disp_units_register(st);
     disp_geofences_register(st);
     disp_closures_register(st);
+    disp_pipes_register(st);
 }
 
 int web_server_port(const web_server *srv)

@@ -34,6 +34,7 @@ typedef struct {
     struct disp_roads *roads;       /* the city's road graph; NULL without --city */
     struct disp_plans *plans;       /* response plans */
     struct disp_closures *closures; /* road closures (applied to roads) */
+    struct disp_pipes *pipes;       /* pipe networks, isolations, repair orders */
     const char *static_dir;
 } web_deps;
 

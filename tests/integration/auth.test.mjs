@@ -31,6 +31,9 @@ const ALLOWED = {
   'units.read': ['call_taker', 'dispatcher', 'supervisor', 'field_unit', 'crew', 'leader'],
   'units.manage': ['supervisor', 'operator'],
   'units.status': ['dispatcher', 'supervisor', 'field_unit', 'crew'],
+  'pipes.read': ['dispatcher', 'supervisor', 'crew', 'leader'],
+  'pipes.isolate': ['dispatcher', 'supervisor', 'crew'],
+  'repairs.approve': ['supervisor', 'leader'],
 };
 const may = (u, action) => ALLOWED[action].includes(u.roles);
 // Agency-owned records: own agency, the joint "command" records, and for a
@@ -129,6 +132,12 @@ describe('the role × agency × action matrix', () => {
         { line: '110', caller: '1', location: { lon: 7.42 + u.id / 1000, lat: 43.73 }, category: 'police/disturbance' }, h), 201);
       check('GET /api/v1/incidents', 'incidents.read', await get(s.url, '/api/v1/incidents', h), 200);
       check('GET /tiles/base/0/0/0.mvt', 'map.read', await get(s.url, '/tiles/base/0/0/0.mvt', h), 404);
+      // Pipe networks (this server has none: allowed calls find nothing).
+      check('GET /api/v1/pipes/networks', 'pipes.read', await get(s.url, '/api/v1/pipes/networks', h), 200);
+      check('GET /api/v1/pipes/isolations', 'pipes.read', await get(s.url, '/api/v1/pipes/isolations', h), 200);
+      check('GET /api/v1/repair-orders', 'pipes.read', await get(s.url, '/api/v1/repair-orders', h), 200);
+      check('POST /api/v1/pipes/isolations', 'pipes.isolate', await post(s.url, '/api/v1/pipes/isolations', { pipe: 'P1' }, h), 404);
+      check('POST /api/v1/repair-orders/{id}/approve', 'repairs.approve', await post(s.url, '/api/v1/repair-orders/1/approve', {}, h), 404);
       const created = check('POST /api/v1/users', 'users.manage', await post(s.url, '/api/v1/users',
         { username: `new.${u.id}`, agency: 'fire', roles: 'crew', password: PW }, h), 201);
       check('PATCH /api/v1/users/{id}', 'users.manage', await request(s.url, 'PATCH',
