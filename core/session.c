@@ -41,6 +41,7 @@ static const unsigned matrix[CORE_ACT_COUNT] = {
      * command centre's dispatchers, and leaders. */
     [CORE_ACT_PIPES_READ] = R(dispatcher) | R(supervisor) | R(crew) | R(leader),
     [CORE_ACT_PIPES_ISOLATE] = R(dispatcher) | R(supervisor) | R(crew),
+    [CORE_ACT_PIPES_MANAGE] = R(supervisor),
     [CORE_ACT_REPAIRS_APPROVE] = R(supervisor) | R(leader),
 };
 

@@ -46,6 +46,7 @@ typedef struct {
     X(UNITS_STATUS, "units.status")                                                                \
     X(PIPES_READ, "pipes.read")                                                                    \
     X(PIPES_ISOLATE, "pipes.isolate")                                                              \
+    X(PIPES_MANAGE, "pipes.manage")                                                                \
     X(REPAIRS_APPROVE, "repairs.approve")
 
 typedef enum {

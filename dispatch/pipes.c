@@ -41,6 +41,11 @@ static const core_migration migrations[] = {
      "  approved_by TEXT NOT NULL DEFAULT '', approved_ms INTEGER NOT NULL DEFAULT 0,"
      "  incident TEXT NOT NULL DEFAULT '', notes TEXT NOT NULL DEFAULT '',"
      "  actor TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL)"},
+    {"pipes", 2,
+     "CREATE TABLE pipe_network_edits ("
+     "  id INTEGER PRIMARY KEY, network TEXT NOT NULL, kind TEXT NOT NULL,"
+     "  element TEXT NOT NULL, link TEXT NOT NULL DEFAULT '', node TEXT NOT NULL DEFAULT '',"
+     "  actor TEXT NOT NULL, at_ms INTEGER NOT NULL)"},
 };
 
 void disp_pipes_register(core_store *st)
@@ -56,153 +61,6 @@ int pipes__fail(char **field, char **message, const char *f, const char *fmt, ..
     *message = g_strdup_vprintf(fmt, ap);
     va_end(ap);
     return CORE_EINVAL;
-}
-
-/* ---- networks ---- */
-
-static int net_index(const disp_pipes *p, const char *name)
-{
-    for (guint i = 0; name && i < p->nets->len; i++) {
-        pipes__net *n = p->nets->pdata[i];
-        if (strcmp(gis_pipenet_name(n->net), name) == 0)
-            return (int)i;
-    }
-    return -1;
-}
-
-static pipes__net *net_at(const disp_pipes *p, int i)
-{
-    return p->nets->pdata[i];
-}
-
-size_t disp_pipes_network_count(const disp_pipes *p)
-{
-    return p ? p->nets->len : 0;
-}
-
-const char *disp_pipes_agency(const disp_pipes *p, const char *network)
-{
-    int i = net_index(p, network);
-    return i < 0 ? NULL : net_at(p, i)->agency;
-}
-
-json_t *disp_pipes_networks_json(disp_pipes *p, const core_session *s)
-{
-    json_t *list = json_array();
-    for (guint i = 0; i < p->nets->len; i++) {
-        pipes__net *n = net_at(p, (int)i);
-        if (s && !core_may(s, CORE_ACT_PIPES_READ, n->agency))
-            continue;
-        double b[4];
-        gis_pipenet_bbox(n->net, b);
-        json_array_append_new(
-            list, json_pack("{ss ss ss sI sI sI sI sI s[ffff]}", "name", gis_pipenet_name(n->net),
-                            "utility", gis_pipenet_utility(n->net), "agency", n->agency, "nodes",
-                            (json_int_t)gis_pipenet_node_count(n->net), "links",
-                            (json_int_t)gis_pipenet_link_count(n->net), "valves",
-                            (json_int_t)gis_pipenet_valve_count(n->net), "customers",
-                            (json_int_t)gis_pipenet_customer_count(n->net), "segments",
-                            (json_int_t)gis_pipenet_segment_count(n->net), "bbox", b[0], b[1], b[2],
-                            b[3]));
-    }
-    return json_pack("{so}", "networks", list);
-}
-
-json_t *disp_pipes_segments_json(disp_pipes *p, const char *network)
-{
-    int i = net_index(p, network);
-    return i < 0 ? NULL : gis_pipenet_segments_json(net_at(p, i)->net);
-}
-
-static int in_bbox(const double *b, double x, double y)
-{
-    return !b || (x >= b[0] && x <= b[2] && y >= b[1] && y <= b[3]);
-}
-
-static json_t *feature(json_t *geometry, json_t *props)
-{
-    return json_pack("{ss so so}", "type", "Feature", "geometry", geometry, "properties", props);
-}
-
-static json_t *pt(double x, double y)
-{
-    return json_pack("{ss s[ff]}", "type", "Point", "coordinates", x, y);
-}
-
-static void layer_links(gis_pipenet *g, const double *bbox, json_t *fs)
-{
-    for (size_t j = 0; j < gis_pipenet_link_count(g); j++) {
-        const gis_pipe_link *l = gis_pipenet_link(g, j);
-        int hit = 0;
-        for (size_t k = 0; k < l->nvert && !hit; k++)
-            hit = in_bbox(bbox, l->xy[2 * k], l->xy[2 * k + 1]);
-        if (l->removed || !hit)
-            continue;
-        json_t *c = json_array();
-        for (size_t k = 0; k < l->nvert; k++)
-            json_array_append_new(c, json_pack("[ff]", l->xy[2 * k], l->xy[2 * k + 1]));
-        json_array_append_new(
-            fs,
-            feature(json_pack("{ss so}", "type", "LineString", "coordinates", c),
-                    json_pack("{ss ss sf sf si}", "id", l->id, "kind", gis_link_kind_name(l->kind),
-                              "length_m", round(l->length_m * 10) / 10, "diameter_mm",
-                              l->diameter_mm, "segment", gis_pipenet_link_segment(g, j))));
-    }
-}
-
-json_t *disp_pipes_layer_json(disp_pipes *p, const char *network, const char *layer,
-                              const double *bbox, int *rc)
-{
-    int i = net_index(p, network);
-    *rc = 0;
-    if (i < 0) {
-        *rc = CORE_ENOTFOUND;
-        return NULL;
-    }
-    gis_pipenet *g = net_at(p, i)->net;
-    json_t *fs = json_array();
-    if (strcmp(layer, "links") == 0) {
-        layer_links(g, bbox, fs);
-    } else if (strcmp(layer, "valves") == 0) {
-        for (size_t v = 0; v < gis_pipenet_valve_count(g); v++) {
-            const gis_pipe_valve *va = gis_pipenet_valve(g, v);
-            if (!va->removed && in_bbox(bbox, va->x, va->y))
-                json_array_append_new(
-                    fs, feature(pt(va->x, va->y),
-                                json_pack("{ss ss ss ss}", "id", va->id, "link",
-                                          gis_pipenet_link(g, (size_t)va->link)->id, "node",
-                                          gis_pipenet_node(g, (size_t)va->node)->id, "state",
-                                          gis_valve_state_name(va->state))));
-        }
-    } else if (strcmp(layer, "nodes") == 0) {
-        for (size_t k = 0; k < gis_pipenet_node_count(g); k++) {
-            const gis_pipe_node *nd = gis_pipenet_node(g, k);
-            if (in_bbox(bbox, nd->x, nd->y))
-                json_array_append_new(
-                    fs, feature(pt(nd->x, nd->y), json_pack("{ss ss si}", "id", nd->id, "kind",
-                                                            gis_node_kind_name(nd->kind), "segment",
-                                                            gis_pipenet_node_segment(g, k))));
-        }
-    } else if (strcmp(layer, "customers") == 0) {
-        for (size_t k = 0; k < gis_pipenet_customer_count(g); k++) {
-            const gis_pipe_customer *c = gis_pipenet_customer(g, k);
-            if (in_bbox(bbox, c->x, c->y))
-                json_array_append_new(
-                    fs,
-                    feature(
-                        pt(c->x, c->y),
-                        json_pack("{ss ss ss si sb ss* ss*}", "id", c->id, "name", c->name, "kind",
-                                  c->kind, "units", c->units, "priority", c->priority, "link",
-                                  c->link >= 0 ? gis_pipenet_link(g, (size_t)c->link)->id : NULL,
-                                  "node",
-                                  c->node >= 0 ? gis_pipenet_node(g, (size_t)c->node)->id : NULL)));
-        }
-    } else {
-        json_decref(fs);
-        *rc = CORE_EINVAL;
-        return NULL;
-    }
-    return json_pack("{ss so}", "type", "FeatureCollection", "features", fs);
 }
 
 /* ---- isolations in memory ---- */
@@ -252,7 +110,7 @@ int pipes__iso_open(const pipes__iso *i)
 
 const char *pipes__iso_agency(const disp_pipes *p, const pipes__iso *i)
 {
-    return net_at(p, i->net)->agency;
+    return pipes__net_at(p, i->net)->agency;
 }
 
 const char *disp_isolation_agency(const disp_pipes *p, int64_t id)
@@ -276,7 +134,7 @@ static GArray *valve_indices(gis_pipenet *g, const GPtrArray *ids)
 static int iso_answer_with(disp_pipes *p, const pipes__iso *i, const pipes__iso *other,
                            gis_iso_result *r)
 {
-    gis_pipenet *g = net_at(p, i->net)->net;
+    gis_pipenet *g = pipes__net_at(p, i->net)->net;
     const pipes__iso *both[2] = {i, other};
     gis_iso_query q[2];
     GArray *keep[2] = {0};
@@ -324,7 +182,7 @@ static json_t *conflicts_json(disp_pipes *p, const pipes__iso *i, const gis_iso_
     json_t *list = json_array();
     if (!pipes__iso_open(i))
         return list;
-    gis_pipenet *g = net_at(p, i->net)->net;
+    gis_pipenet *g = pipes__net_at(p, i->net)->net;
     GHashTableIter it;
     gpointer v;
     g_hash_table_iter_init(&it, p->isos);
@@ -384,15 +242,16 @@ static json_t *iso_brief(const disp_pipes *p, const pipes__iso *i)
     core_iso8601(i->created_ms, created, sizeof created);
     core_iso8601(i->from_ms, from, sizeof from);
     core_iso8601(i->to_ms, to, sizeof to);
-    gis_pipenet *g = net_at(p, i->net)->net;
+    gis_pipenet *g = pipes__net_at(p, i->net)->net;
     json_t *window = json_pack("{ss}", "from", from);
     json_object_set_new(window, "to", i->to_ms ? json_string(to) : json_null());
-    return json_pack("{sI ss ss ss s[ff] so ss ss ss so so ss ss}", "id", (json_int_t)i->id,
-                     "network", gis_pipenet_name(g), "agency", pipes__iso_agency(p, i), "pipe",
-                     gis_pipenet_link(g, (size_t)i->link)->id, "point", i->lon, i->lat, "window",
-                     window, "status", i->status, "incident", i->incident, "note", i->note,
-                     "failed", strv_json(i->failed), "reported_closed", strv_json(i->closed), "by",
-                     i->actor, "created_at", created);
+    return json_pack("{sI ss ss ss ss s[ff] so ss ss ss so so ss ss}", "id", (json_int_t)i->id,
+                     "network", gis_pipenet_name(g), "utility", gis_pipenet_utility(g), "agency",
+                     pipes__iso_agency(p, i), "pipe", gis_pipenet_link(g, (size_t)i->link)->id,
+                     "point", i->lon, i->lat, "window", window, "status", i->status, "incident",
+                     i->incident, "note", i->note, "failed", strv_json(i->failed),
+                     "reported_closed", strv_json(i->closed), "by", i->actor, "created_at",
+                     created);
 }
 
 static json_t *iso_head(disp_pipes *p, const pipes__iso *i)
@@ -440,7 +299,7 @@ static json_t *iso_json(disp_pipes *p, const pipes__iso *i, int detail)
 {
     json_t *o = iso_head(p, i);
     gis_iso_result r;
-    gis_pipenet *g = net_at(p, i->net)->net;
+    gis_pipenet *g = pipes__net_at(p, i->net)->net;
     if (pipes__iso_answer(p, i, &r) == 0) {
         json_t *answer = gis_iso_result_json(g, &r, detail, 5000);
         annotate(answer, i);
@@ -501,7 +360,7 @@ pipes__op *pipes__op_new(disp_pipes *p, const char *actor, const char *source, d
     return op;
 }
 
-static void op_free(pipes__op *op)
+void pipes__op_free(pipes__op *op)
 {
     pipes__iso_free(op->iso);
     pipes__order_free(op->order);
@@ -511,6 +370,8 @@ static void op_free(pipes__op *op)
     g_free(op->valve);
     g_free(op->state);
     g_free(op->reason);
+    g_free(op->link);
+    g_free(op->node);
     json_decref(op->result);
     json_decref(op->summary);
     g_free(op);
@@ -530,14 +391,14 @@ static void op_done(int rc, GPtrArray *events, void *arg)
         op->apply(op);
     if (op->done)
         op->done(rc, rc ? NULL : json_incref(op->result), op->arg);
-    op_free(op);
+    pipes__op_free(op);
 }
 
 int pipes__op_run(pipes__op *op)
 {
     int rc = core_store_write(op->p->d.store, op_write, op_done, op);
     if (rc)
-        op_free(op);
+        pipes__op_free(op);
     return rc;
 }
 
@@ -573,7 +434,7 @@ static char *strv_text(const GPtrArray *a)
 static int iso_row_write(core_txn *txn, pipes__op *op, const char *event)
 {
     pipes__iso *i = op->iso;
-    gis_pipenet *g = net_at(op->p, i->net)->net;
+    gis_pipenet *g = pipes__net_at(op->p, i->net)->net;
     sqlite3_stmt *s = core_txn_prepare(
         txn, "INSERT OR REPLACE INTO pipe_isolations (id, network, link, lon, lat, failed, closed,"
              " from_ms, to_ms, status, incident, note, actor, created_ms, updated_ms)"
@@ -669,19 +530,19 @@ static int locate(disp_pipes *p, const json_t *body, disp_pipes_allowed allowed,
 {
     const char *name = json_string_value(json_object_get(body, "network"));
     json_t *pipe = json_object_get(body, "pipe"), *point = json_object_get(body, "point");
-    if (name && net_index(p, name) < 0)
+    if (name && pipes__net_index(p, name) < 0)
         return pipes__fail(field, message, "network", "no network named %s", name);
     if (json_is_string(pipe)) {
         for (guint k = 0; k < p->nets->len; k++) {
-            if (name && net_index(p, name) != (int)k)
+            if (name && pipes__net_index(p, name) != (int)k)
                 continue;
-            int j = gis_pipenet_find_link(net_at(p, (int)k)->net, json_string_value(pipe));
-            if (j >= 0 && !gis_pipenet_link(net_at(p, (int)k)->net, (size_t)j)->removed) {
-                const gis_pipe_link *l = gis_pipenet_link(net_at(p, (int)k)->net, (size_t)j);
+            int j = gis_pipenet_find_link(pipes__net_at(p, (int)k)->net, json_string_value(pipe));
+            if (j >= 0 && !gis_pipenet_link(pipes__net_at(p, (int)k)->net, (size_t)j)->removed) {
+                const gis_pipe_link *l = gis_pipenet_link(pipes__net_at(p, (int)k)->net, (size_t)j);
                 *net = (int)k, *link = j;
                 *lon = (l->xy[0] + l->xy[2 * l->nvert - 2]) / 2;
                 *lat = (l->xy[1] + l->xy[2 * l->nvert - 1]) / 2;
-                return allowed(net_at(p, *net)->agency, user) ? 0 : CORE_EEXISTS;
+                return allowed(pipes__net_at(p, *net)->agency, user) ? 0 : CORE_EEXISTS;
             }
         }
         return pipes__fail(field, message, "pipe", "no pipe %s%s%s", json_string_value(pipe),
@@ -697,10 +558,12 @@ static int locate(disp_pipes *p, const json_t *body, disp_pipes_allowed allowed,
     double best = INFINITY;
     *net = -1;
     for (guint k = 0; k < p->nets->len; k++) {
-        if ((name && net_index(p, name) != (int)k) || !allowed(net_at(p, (int)k)->agency, user))
+        if ((name && pipes__net_index(p, name) != (int)k) ||
+            !allowed(pipes__net_at(p, (int)k)->agency, user))
             continue;
         double d;
-        int j = gis_pipenet_nearest_link(net_at(p, (int)k)->net, *lon, *lat, DISP_PIPES_SNAP_M, &d);
+        int j = gis_pipenet_nearest_link(pipes__net_at(p, (int)k)->net, *lon, *lat,
+                                         DISP_PIPES_SNAP_M, &d);
         if (j >= 0 && d < best)
             best = d, *net = (int)k, *link = j;
     }
@@ -758,8 +621,8 @@ int disp_isolation_create(disp_pipes *p, const json_t *body, const char *actor, 
     pipes__iso *i = g_new0(pipes__iso, 1);
     i->failed = g_ptr_array_new_with_free_func(g_free);
     i->closed = g_ptr_array_new_with_free_func(g_free);
-    if ((rc = check_valves(net_at(p, net)->net, json_object_get(body, "failed"), i->failed, field,
-                           message))) {
+    if ((rc = check_valves(pipes__net_at(p, net)->net, json_object_get(body, "failed"), i->failed,
+                           field, message))) {
         pipes__iso_free(i);
         return rc;
     }
@@ -781,6 +644,22 @@ int disp_isolation_create(disp_pipes *p, const json_t *body, const char *actor, 
     return iso_queue(p, i, 1, actor, source, done, arg);
 }
 
+/* Is the valve one the crew works on here: to close, reported, or failed? */
+static int iso_has_valve(disp_pipes *p, const pipes__iso *i, const char *valve)
+{
+    if (strv_has(i->failed, valve) || strv_has(i->closed, valve))
+        return 1;
+    gis_iso_result r;
+    int found = 0;
+    gis_pipenet *g = pipes__net_at(p, i->net)->net;
+    int v = gis_pipenet_find_valve(g, valve);
+    if (pipes__iso_answer(p, i, &r) == 0)
+        for (guint k = 0; k < r.close->len && !found; k++)
+            found = g_array_index(r.close, int, k) == v;
+    gis_iso_result_clear(&r);
+    return found;
+}
+
 int disp_isolation_report(disp_pipes *p, int64_t id, const char *valve, const char *result,
                           const char *actor, const char *source, disp_json_done done, void *arg,
                           char **field, char **message)
@@ -791,12 +670,15 @@ int disp_isolation_report(disp_pipes *p, int64_t id, const char *valve, const ch
     if (!pipes__iso_open(cur))
         return pipes__fail(field, message, "isolation", "isolation %" G_GINT64_FORMAT " is %s", id,
                            cur->status);
-    gis_pipenet *g = net_at(p, cur->net)->net;
+    gis_pipenet *g = pipes__net_at(p, cur->net)->net;
     if (!valve || gis_pipenet_find_valve(g, valve) < 0)
         return pipes__fail(field, message, "valve", "no valve %s in network %s", valve ? valve : "",
                            gis_pipenet_name(g));
     if (!result || (strcmp(result, "closed") != 0 && strcmp(result, "failed") != 0))
         return pipes__fail(field, message, "result", "closed or failed");
+    if (!iso_has_valve(p, cur, valve))
+        return pipes__fail(field, message, "valve", "valve %s is not one of this isolation's",
+                           valve);
     pipes__iso *i = pipes__iso_copy(cur);
     GPtrArray *to = strcmp(result, "closed") == 0 ? i->closed : i->failed;
     GPtrArray *from = to == i->closed ? i->failed : i->closed;
@@ -824,67 +706,6 @@ int disp_isolation_end(disp_pipes *p, int64_t id, const char *status, const char
     i->status = g_strdup(status);
     i->updated_ms = core_now_ms();
     return iso_queue(p, i, 0, actor, source, done, arg);
-}
-
-/* ---- valve states ---- */
-
-static int valve_write(core_txn *txn, pipes__op *op)
-{
-    sqlite3_stmt *s = core_txn_prepare(
-        txn,
-        "INSERT OR REPLACE INTO pipe_valve_states (network, valve, state, reason, actor, at_ms)"
-        " VALUES (?, ?, ?, ?, ?, ?)");
-    if (!s)
-        return CORE_EDB;
-    sqlite3_bind_text(s, 1, op->network, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, op->valve, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, op->state, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, op->reason, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, op->actor, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 6, core_now_ms());
-    int rc = core_txn_check(txn, sqlite3_step(s));
-    if (rc)
-        return rc;
-    op->result = json_pack("{s{ss ss ss ss}}", "valve", "network", op->network, "id", op->valve,
-                           "state", op->state, "reason", op->reason);
-    char subject[300];
-    g_snprintf(subject, sizeof subject, "valve/%s/%s", op->network, op->valve);
-    return pipes__emit(txn, op, "pipes.valve", subject, disp_pipes_agency(op->p, op->network),
-                       json_deep_copy(json_object_get(op->result, "valve")));
-}
-
-static void valve_apply(pipes__op *op)
-{
-    int n = net_index(op->p, op->network);
-    if (n < 0)
-        return;
-    gis_pipenet *g = net_at(op->p, n)->net;
-    int v = gis_pipenet_find_valve(g, op->valve);
-    if (v >= 0)
-        gis_pipenet_set_valve_state(g, (size_t)v, gis_valve_state_parse(op->state));
-}
-
-int disp_pipes_valve_set(disp_pipes *p, const char *network, const char *valve, const json_t *body,
-                         const char *actor, const char *source, disp_json_done done, void *arg,
-                         char **field, char **message)
-{
-    int n = net_index(p, network);
-    if (n < 0 || gis_pipenet_find_valve(net_at(p, n)->net, valve) < 0)
-        return CORE_ENOTFOUND;
-    const char *state = json_string_value(json_object_get(body, "state"));
-    json_t *reason = json_object_get(body, "reason");
-    if (gis_valve_state_parse(state) < 0)
-        return pipes__fail(field, message, "state", "open, closed or inoperable");
-    if (reason && (!json_is_string(reason) || json_string_length(reason) > 500))
-        return pipes__fail(field, message, "reason", "text of up to 500 bytes");
-    pipes__op *op = pipes__op_new(p, actor, source, done, arg);
-    op->network = g_strdup(network);
-    op->valve = g_strdup(valve);
-    op->state = g_strdup(state);
-    op->reason = g_strdup(json_is_string(reason) ? json_string_value(reason) : "");
-    op->write = valve_write;
-    op->apply = valve_apply;
-    return pipes__op_run(op);
 }
 
 /* ---- a burst reported as a call proposes its isolation ---- */
@@ -935,25 +756,16 @@ static void load(sqlite3 *db, void *arg)
 {
     disp_pipes *p = arg;
     sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(db, "SELECT network, valve, state FROM pipe_valve_states", -1, &s,
-                           NULL) == SQLITE_OK) {
-        while (sqlite3_step(s) == SQLITE_ROW) {
-            int n = net_index(p, disp__col_text(s, 0));
-            int v = n < 0 ? -1 : gis_pipenet_find_valve(net_at(p, n)->net, disp__col_text(s, 1));
-            if (v >= 0)
-                gis_pipenet_set_valve_state(net_at(p, n)->net, (size_t)v,
-                                            gis_valve_state_parse(disp__col_text(s, 2)));
-        }
-        sqlite3_finalize(s);
-    }
+    pipes__networks_load(p, db);
     if (sqlite3_prepare_v2(db,
                            "SELECT id, network, link, lon, lat, failed, closed, from_ms, to_ms,"
                            " status, incident, note, actor, created_ms, updated_ms"
                            " FROM pipe_isolations ORDER BY id",
                            -1, &s, NULL) == SQLITE_OK) {
         while (sqlite3_step(s) == SQLITE_ROW) {
-            int n = net_index(p, disp__col_text(s, 1));
-            int link = n < 0 ? -1 : gis_pipenet_find_link(net_at(p, n)->net, disp__col_text(s, 2));
+            int n = pipes__net_index(p, disp__col_text(s, 1));
+            int link =
+                n < 0 ? -1 : gis_pipenet_find_link(pipes__net_at(p, n)->net, disp__col_text(s, 2));
             if (link < 0) {
                 log_warn("pipes.load", "isolation=%lld network=%s pipe=%s gone",
                          (long long)sqlite3_column_int64(s, 0), disp__col_text(s, 1),

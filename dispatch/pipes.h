@@ -108,6 +108,14 @@ int disp_pipes_valve_set(disp_pipes *p, const char *network, const char *valve, 
                          const char *actor, const char *source, disp_json_done done, void *arg,
                          char **field, char **message);
 
+/* Changes to a network itself (networks.c): change "valve.added" with body
+ * {"link","node","id"?}, "valve.removed" or "link.removed" of element. The
+ * segments are recomputed when it is committed; done gets {"change":{…,
+ * "segments"}}. CORE_ENOTFOUND for an unknown network or element. */
+int disp_pipes_edit(disp_pipes *p, const char *network, const char *change, const json_t *body,
+                    const char *element, const char *actor, const char *source, disp_json_done done,
+                    void *arg, char **field, char **message);
+
 /* ---- repair orders (repairs.c) ---- */
 
 json_t *disp_repair_json(disp_pipes *p, int64_t id);

@@ -45,7 +45,7 @@ struct pipes__op {
     void (*apply)(pipes__op *op); /* after commit, loop thread */
     pipes__iso *iso;              /* new state, owned until applied */
     pipes__order *order;
-    char *actor, *source, *network, *valve, *state, *reason;
+    char *actor, *source, *network, *valve, *state, *reason, *link, *node;
     json_t *result, *summary;
     disp_json_done done;
     void *arg;
@@ -55,6 +55,11 @@ pipes__op *pipes__op_new(disp_pipes *p, const char *actor, const char *source, d
                          void *arg);
 /* Queues op on the writer; frees it when the write could not be queued. */
 int pipes__op_run(pipes__op *op);
+void pipes__op_free(pipes__op *op);
+int pipes__net_index(const disp_pipes *p, const char *name);
+pipes__net *pipes__net_at(const disp_pipes *p, int i);
+/* Valve states and changes to the networks, from the store (networks.c). */
+void pipes__networks_load(disp_pipes *p, sqlite3 *db);
 /* Emits an event on subject with the network agency in "agencies" (data stolen). */
 int pipes__emit(core_txn *txn, pipes__op *op, const char *type, const char *subject,
                 const char *agency, json_t *data);

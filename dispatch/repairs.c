@@ -137,12 +137,15 @@ static json_t *order_brief(const pipes__order *o)
     core_iso8601(o->created_ms, created, sizeof created);
     core_iso8601(o->updated_ms, updated, sizeof updated);
     core_iso8601(o->approved_ms, approved, sizeof approved);
-    return json_pack("{sI sI ss ss ss sb ss* ss* ss ss ss ss ss}", "id", (json_int_t)o->id,
-                     "isolation", (json_int_t)o->isolation, "agency", o->agency, "crew_id", o->crew,
-                     "status", o->status, "needs_approval", o->needs_approval, "approved_by",
-                     *o->approved_by ? o->approved_by : NULL, "approved_at",
-                     o->approved_ms ? approved : NULL, "incident", o->incident, "notes", o->notes,
-                     "by", o->actor, "created_at", created, "updated_at", updated);
+    json_t *j =
+        json_pack("{sI sI ss ss ss sb ss ss ss ss ss}", "id", (json_int_t)o->id, "isolation",
+                  (json_int_t)o->isolation, "agency", o->agency, "crew_id", o->crew, "status",
+                  o->status, "needs_approval", o->needs_approval, "incident", o->incident, "notes",
+                  o->notes, "by", o->actor, "created_at", created, "updated_at", updated);
+    json_object_set_new(j, "approved_by",
+                        *o->approved_by ? json_string(o->approved_by) : json_null());
+    json_object_set_new(j, "approved_at", o->approved_ms ? json_string(approved) : json_null());
+    return j;
 }
 
 static json_t *next_steps(const pipes__order *o)

@@ -174,6 +174,9 @@ json_t *gis_pipenet_segments_json(const gis_pipenet *n);
 /* ---- changes (each recomputes the segments) ---- */
 
 int gis_pipenet_set_valve_state(gis_pipenet *n, size_t valve, gis_valve_state state);
+/* hold 1: changes below do not recompute segments until hold 0, which
+ * recomputes once (for applying many stored changes at start). */
+void gis_pipenet_hold(gis_pipenet *n, int hold);
 /* Removes a valve (taken out of the layer) or a link (abandoned). */
 int gis_pipenet_remove_valve(gis_pipenet *n, size_t valve);
 int gis_pipenet_remove_link(gis_pipenet *n, size_t link);

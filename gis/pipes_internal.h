@@ -33,7 +33,7 @@ struct gis_pipenet {
     GArray *valves;                                     /* gis_pipe_valve */
     GArray *customers;                                  /* gis_pipe_customer */
     GHashTable *node_ix, *link_ix, *valve_ix, *cust_ix; /* id -> index+1 */
-    int finished, geographic;
+    int finished, geographic, held;
     size_t missing_coords; /* .inp nodes that had no coordinates */
     double kx, ky;         /* metres per unit of x and y */
 

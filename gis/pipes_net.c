@@ -238,7 +238,7 @@ int gis_pipenet_add_link(gis_pipenet *n, const char *id, gis_link_kind kind, con
         lp->xy = &g_array_index(n->verts, double, ex.xy_off);
     if (lp->length_m <= 0)
         lp->length_m = pipes__geom_length(n, lp);
-    if (n->finished)
+    if (n->finished && !n->held)
         pipes__segments(n), pipes__grid(n);
     return i;
 }
@@ -295,7 +295,7 @@ int gis_pipenet_add_valve(gis_pipenet *n, const char *id, const char *link, cons
     gis_pipe_valve v = {intern_new(n, n->valve_ix, id, i), li, ni, 0, 0, state, 0};
     pipes__place_valve(n, &v);
     g_array_append_val(n->valves, v);
-    if (n->finished)
+    if (n->finished && !n->held)
         return pipes__segments(n) < 0 ? CORE_ENOMEM : i;
     return i;
 }
@@ -709,6 +709,15 @@ int gis_pipenet_finish(gis_pipenet *n, int geographic, char **err)
     return pipes__segments(n);
 }
 
+void gis_pipenet_hold(gis_pipenet *n, int hold)
+{
+    n->held = hold;
+    if (!hold && n->finished) {
+        pipes__grid(n);
+        pipes__segments(n);
+    }
+}
+
 int gis_pipenet_set_valve_state(gis_pipenet *n, size_t v, gis_valve_state state)
 {
     if (v >= n->valves->len)
@@ -722,7 +731,7 @@ int gis_pipenet_remove_valve(gis_pipenet *n, size_t v)
     if (v >= n->valves->len)
         return CORE_ENOTFOUND;
     g_array_index(n->valves, gis_pipe_valve, v).removed = 1;
-    return n->finished ? pipes__segments(n) : 0;
+    return n->finished && !n->held ? pipes__segments(n) : 0;
 }
 
 int gis_pipenet_remove_link(gis_pipenet *n, size_t j)
@@ -738,7 +747,7 @@ int gis_pipenet_remove_link(gis_pipenet *n, size_t j)
         if (cu->link == (int)j) /* a service line moves to the nearer end */
             cu->link = -1, cu->node = g_array_index(n->links, gis_pipe_link, j).from;
     }
-    if (!n->finished)
+    if (!n->finished || n->held)
         return 0;
     pipes__grid(n);
     return pipes__segments(n);

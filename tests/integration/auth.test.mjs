@@ -33,6 +33,7 @@ const ALLOWED = {
   'units.status': ['dispatcher', 'supervisor', 'field_unit', 'crew'],
   'pipes.read': ['dispatcher', 'supervisor', 'crew', 'leader'],
   'pipes.isolate': ['dispatcher', 'supervisor', 'crew'],
+  'pipes.manage': ['supervisor'],
   'repairs.approve': ['supervisor', 'leader'],
 };
 const may = (u, action) => ALLOWED[action].includes(u.roles);
@@ -137,6 +138,7 @@ describe('the role × agency × action matrix', () => {
       check('GET /api/v1/pipes/isolations', 'pipes.read', await get(s.url, '/api/v1/pipes/isolations', h), 200);
       check('GET /api/v1/repair-orders', 'pipes.read', await get(s.url, '/api/v1/repair-orders', h), 200);
       check('POST /api/v1/pipes/isolations', 'pipes.isolate', await post(s.url, '/api/v1/pipes/isolations', { pipe: 'P1' }, h), 404);
+      check('POST /api/v1/pipes/networks/{name}/valves', 'pipes.manage', await post(s.url, '/api/v1/pipes/networks/water/valves', { link: 'P1', node: 'N1' }, h), 404);
       check('POST /api/v1/repair-orders/{id}/approve', 'repairs.approve', await post(s.url, '/api/v1/repair-orders/1/approve', {}, h), 404);
       const created = check('POST /api/v1/users', 'users.manage', await post(s.url, '/api/v1/users',
         { username: `new.${u.id}`, agency: 'fire', roles: 'crew', password: PW }, h), 201);

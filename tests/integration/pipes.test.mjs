@@ -158,6 +158,11 @@ describe('pipe networks, isolations and repair orders', () => {
     let u = await post(s.url, `/api/v1/pipes/isolations/${iso.id}/valves/${first}`, { result: 'closed' }, H(crew));
     assert.equal(u.status, 200, u.text);
     assert.equal(u.body.isolation.answer.valves.find((x) => x.id === first).reported, 'closed');
+    // A valve that is not this isolation's is refused.
+    const other = m.valves.find((x) => !ans.valves.some((y) => y.id === x.id));
+    const wrong = await post(s.url, `/api/v1/pipes/isolations/${iso.id}/valves/${other.id}`, { result: 'failed' }, H(crew));
+    assert.equal(wrong.status, 400, wrong.text);
+    assert.equal(wrong.body.error.field, 'valve');
     const failing = ans.valves[ans.valves.length - 1].id;
     u = await post(s.url, `/api/v1/pipes/isolations/${iso.id}/valves/${failing}`, { result: 'failed' }, H(crew));
     assert.equal(u.status, 200, u.text);
@@ -342,5 +347,56 @@ describe('pipe networks, isolations and repair orders', () => {
     assert.equal((await get(s.url, '/api/v1/pipes/networks/net3/segments', H(disp))).status, 200);
     const visible = await get(s.url, '/api/v1/pipes/isolations?all=true', H(gasCrew));
     assert.ok(!visible.body.isolations.some((i) => i.agency === 'water'));
+  });
+
+  test('a valve installed splits a segment, one taken out merges it, a pipe abandoned leaves; kept across a restart', async () => {
+    const segs = (await get(s.url, '/api/v1/pipes/networks/net3/segments', H(crew))).body;
+    const links = (await get(s.url, '/api/v1/pipes/networks/net3/features?layer=links', H(crew))).body.features;
+    const valved = new Set(m.valves.map((v) => v.link));
+    const sizes = {};
+    for (const x of [...Object.values(segs.nodes), ...Object.values(segs.links)]) sizes[x] = (sizes[x] || 0) + 1;
+    const big = Number(Object.entries(sizes).sort((a, b) => b[1] - a[1])[0][0]);
+    const L = links.find((f) => f.properties.segment === big && !valved.has(f.properties.id) && f.properties.kind === 'pipe').properties;
+    // A crew supervisor records two new valves, one at each end of L.
+    assert.equal((await post(s.url, '/api/v1/pipes/networks/net3/valves', { link: L.id, node: L.from, id: 'NEW-A' }, H(crew))).status, 403);
+    let r = await post(s.url, '/api/v1/pipes/networks/net3/valves', { link: L.id, node: L.from, id: 'NEW-A' }, H(sup));
+    assert.equal(r.status, 201, r.text);
+    r = await post(s.url, '/api/v1/pipes/networks/net3/valves', { link: L.id, node: L.to, id: 'NEW-B' }, H(sup));
+    assert.equal(r.status, 201, r.text);
+    assert.ok(r.body.change.segments > segs.segments, r.text);
+    let now = (await get(s.url, '/api/v1/pipes/networks/net3/segments', H(crew))).body;
+    assert.notEqual(now.links[L.id], now.nodes[L.from]);
+    assert.notEqual(now.links[L.id], now.nodes[L.to]);
+    const alone = await post(s.url, '/api/v1/pipes/isolations', { network: 'net3', pipe: L.id }, H(crew));
+    assert.deepEqual(alone.body.isolation.answer.valves.map((v) => v.id).sort(), ['NEW-A', 'NEW-B']);
+    assert.deepEqual(alone.body.isolation.answer.isolated.links, [L.id]);
+    await post(s.url, `/api/v1/pipes/isolations/${alone.body.isolation.id}/cancel`, {}, H(crew));
+    // Bad changes are refused by field.
+    for (const [body, field] of [[{ link: 'nope', node: L.from }, 'link'], [{ link: L.id, node: 'nope' }, 'node'], [{ link: L.id, node: L.from, id: 'NEW-A' }, 'id']]) {
+      const x = await post(s.url, '/api/v1/pipes/networks/net3/valves', body, H(sup));
+      assert.equal(x.status, 400, x.text);
+      assert.equal(x.body.error.field, field);
+    }
+    // One taken out: L joins its from end again.
+    assert.equal((await request(s.url, 'DELETE', '/api/v1/pipes/networks/net3/valves/NEW-A', undefined, H(sup))).status, 200);
+    now = (await get(s.url, '/api/v1/pipes/networks/net3/segments', H(crew))).body;
+    assert.equal(now.links[L.id], now.nodes[L.from]);
+    assert.equal((await request(s.url, 'DELETE', '/api/v1/pipes/networks/net3/valves/NEW-A', undefined, H(sup))).status, 404);
+    // The pipe abandoned: gone from the segments.
+    assert.equal((await request(s.url, 'DELETE', `/api/v1/pipes/networks/net3/links/${L.id}`, undefined, H(sup))).status, 200);
+    now = (await get(s.url, '/api/v1/pipes/networks/net3/segments', H(crew))).body;
+    assert.equal(now.links[L.id], undefined);
+    await s.stop();
+    s = await startServer({ state: s.stateDir, users: false, args: ['--city', city, '--repair-approval-customers', '50'] });
+    crew = await login(s.url, 'crew.water', 'crew password 12');
+    disp = await login(s.url, 'disp.cmd', 'dispatch password 1');
+    sup = await login(s.url, 'sup.water', 'super password 1');
+    police = await login(s.url, 'disp.police', 'police password 1');
+    gasCrew = await login(s.url, 'crew.gas', 'crew password 12');
+    const after = (await get(s.url, '/api/v1/pipes/networks/net3/segments', H(crew))).body;
+    assert.deepEqual(after, now);
+    // A valve on an abandoned pipe is refused.
+    const back = await post(s.url, '/api/v1/pipes/networks/net3/valves', { link: L.id, node: L.from }, H(sup));
+    assert.equal(back.status, 400, 'a valve on an abandoned pipe is refused');
   });
 });
