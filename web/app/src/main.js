@@ -7,6 +7,7 @@ import { auth, api, signOut, resume, stillSignedIn, bindLoginForm, showLoginReas
 import { t, tName, setLang, currentLang, applyTranslations, formatTime } from './i18n.js';
 import { CityMap, mapState } from './map.js';
 import { initCoverage, startCoverage, stopCoverage, relabelCoverage, coverageCount } from './coverage.js';
+import { initPipes, startPipes, stopPipes, pipesEvent, pipesReconnected, relabelPipes } from './pipes.js';
 import {
   initConsole, startConsole, stopConsole, consoleEvent, consoleLive, consoleTopics, relabelConsole, setClockSkew,
   consoleReconnected,
@@ -156,7 +157,12 @@ function enter(user) {
   $('conn-state').hidden = false;
   loadJournal();
   cityMap = new CityMap(document.querySelector('.panel.map'));
-  cityMap.start().then((ok) => { if (ok) startCoverage(cityMap); });
+  const map = cityMap;
+  cityMap.start().then((ok) => {
+    if (!ok || map !== cityMap) return;
+    startCoverage(map);
+    startPipes({ map, user });
+  });
   startConsole({ map: cityMap, user, send: (type, data) => conn?.send(type, data) });
   startUnits({ map: cityMap, user });
   conn = new Connection({
@@ -164,7 +170,7 @@ function enter(user) {
     topics: [...consoleTopics(), ...unitsTopics(user)],
     onState: (state) => {
       showConnectionState(state);
-      if (state === 'connected') consoleReconnected();
+      if (state === 'connected') { consoleReconnected(); pipesReconnected(); }
     },
     onHello: (h) => { $('server-version').textContent = `citycmd ${h.version}`; },
     onEvent: (ev) => {
@@ -174,6 +180,7 @@ function enter(user) {
       }
       consoleEvent(ev);
       unitsEvent(ev);
+      pipesEvent(ev);
     },
     onMessage: (msg) => { consoleLive(msg); unitsLive(msg); },
     onClock: (ms) => { setClockSkew(ms); setUnitsClockSkew(ms); },
@@ -192,6 +199,7 @@ function leave(reason) {
   stopUnits();
   stopConsole();
   stopCoverage();
+  stopPipes();
   cityMap?.stop();
   cityMap = null;
   $('journal-list').replaceChildren();
@@ -222,10 +230,12 @@ async function init() {
     relabelConsole();
     relabelUnits();
     relabelCoverage();
+    relabelPipes();
   });
   $('journal-form').addEventListener('submit', submitJournal);
   initMapControls();
   initCoverage();
+  initPipes();
   window.citycmdCoverage = coverageCount; // for the browser tests
   initConsole();
   initUnits();

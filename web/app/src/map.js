@@ -443,6 +443,7 @@ export class CityMap {
     this.trackLast = -Infinity; // ms of its newest position
     this.onUseLocation = null; // ({ lon, lat, text }) => …
     this.pickOnce = null; // the next click is a location for the call form
+    this.clickHook = null; // (e) => true when it took the click (the pipes' isolation mode)
   }
 
   async start() {
@@ -517,6 +518,7 @@ export class CityMap {
       pick({ lon, lat, text: where ? where.text : '' });
       return;
     }
+    if (this.clickHook && this.clickHook(e)) return;
     const u = this.unitAt(e.pixel);
     if (u && this.onUnitClick) {
       this.popup.setPosition(undefined);
