@@ -25,18 +25,6 @@
 #define GENERATE_SEED 42
 #define GENERATE_SNAP_M 0.1
 
-static int fail(char **err, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static int fail(char **err, int code, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        *err = g_strdup_vprintf(fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 typedef struct {
     const char *city, *name, *utility, *inp, *valves, *crs, *customers;
     gis_pipe_layers layers;
@@ -122,7 +110,7 @@ static int read_roads(const char *gpkg, int gas, GArray *roads, char **err)
     if (!l) {
         if (ds)
             GDALClose(ds);
-        return fail(err, CORE_EINVAL, "%s: no roads layer to lay pipes along", gpkg);
+        return pipes__error(err, CORE_EINVAL, "%s: no roads layer to lay pipes along", gpkg);
     }
     OGRFeatureH f;
     while ((f = OGR_L_GetNextFeature(l))) {
@@ -140,7 +128,8 @@ static int read_roads(const char *gpkg, int gas, GArray *roads, char **err)
         OGR_F_Destroy(f);
     }
     GDALClose(ds);
-    return roads->len ? 0 : fail(err, CORE_EINVAL, "%s: no streets to lay pipes along", gpkg);
+    return roads->len ? 0
+                      : pipes__error(err, CORE_EINVAL, "%s: no streets to lay pipes along", gpkg);
 }
 
 static void add_piece(GArray *lines, const road *r, size_t from, size_t to)
@@ -399,7 +388,7 @@ static int add_customers(gis_pipenet *n, const char *gpkg, char **err)
 {
     GDALDatasetH ds = GDALOpenEx(gpkg, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
     if (!ds)
-        return fail(err, CORE_EIO, "cannot open %s", gpkg);
+        return pipes__error(err, CORE_EIO, "cannot open %s", gpkg);
     double b[4], kx, ky;
     gis_pipenet_bbox(n, b);
     pipes__lonlat_scale((b[1] + b[3]) / 2, &kx, &ky);
@@ -461,10 +450,11 @@ static int from_inp(const import_opts *o, gis_pipenet **out, json_t *report, cha
         return rc;
     size_t missing = gis_pipenet_inp_missing_coords(n);
     if (missing)
-        rc = fail(err, CORE_EINVAL,
-                  "--inp %s: %zu of %zu nodes have no [COORDINATES]: the network cannot be placed"
-                  " on the map (export it with coordinates)",
-                  o->inp, missing, gis_pipenet_node_count(n));
+        rc = pipes__error(
+            err, CORE_EINVAL,
+            "--inp %s: %zu of %zu nodes have no [COORDINATES]: the network cannot be placed"
+            " on the map (export it with coordinates)",
+            o->inp, missing, gis_pipenet_node_count(n));
     if (!rc && o->valves)
         rc = MIN(gis_pipenet_read_valves_csv(n, o->valves, err), 0);
     if (!rc && o->crs)
@@ -472,10 +462,11 @@ static int from_inp(const import_opts *o, gis_pipenet **out, json_t *report, cha
     double b[4];
     gis_pipenet_bbox(n, b);
     if (!rc && !o->crs && !(gis_lonlat_valid(b[0], b[1]) && gis_lonlat_valid(b[2], b[3])))
-        rc = fail(err, CORE_EINVAL,
-                  "--inp %s: the coordinates are not longitude/latitude: give their CRS with"
-                  " --crs (EPSG:…, a PROJ string or WKT)",
-                  o->inp);
+        rc =
+            pipes__error(err, CORE_EINVAL,
+                         "--inp %s: the coordinates are not longitude/latitude: give their CRS with"
+                         " --crs (EPSG:…, a PROJ string or WKT)",
+                         o->inp);
     json_object_set_new(report, "source", json_string(o->inp));
     json_object_set_new(report, "crs", json_string(o->crs ? o->crs : "EPSG:4326"));
     if (rc) {

@@ -60,6 +60,8 @@ struct gis_pipenet {
     GArray *queue;
 };
 
+/* Returns code, with *err (g_free) formatted when err is not NULL. */
+int pipes__error(char **err, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 /* Rebuilds segments, totals and per-segment lists (after any change). */
 int pipes__segments(gis_pipenet *n);
 /* Rebuilds the spatial grid. */

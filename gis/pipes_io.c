@@ -29,18 +29,6 @@
 #include <math.h>
 #include <string.h>
 
-static int fail(char **err, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static int fail(char **err, int code, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        *err = g_strdup_vprintf(fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 /* ---- saving ---- */
 
 typedef struct {
@@ -190,7 +178,7 @@ static int write_gpkg(const gis_pipenet *n, const char *path, char **err)
     g_unlink(path);
     GDALDatasetH ds = GDALCreate(GDALGetDriverByName("GPKG"), path, 0, 0, 0, GDT_Unknown, NULL);
     if (!ds)
-        return fail(err, CORE_EIO, "cannot create %s: %s", path, CPLGetLastErrorMsg());
+        return pipes__error(err, CORE_EIO, "cannot create %s: %s", path, CPLGetLastErrorMsg());
     OGRSpatialReferenceH wgs84 = wgs84_new();
     OGRLayerH ln = create_layer(ds, wgs84, "nodes", wkbPoint, node_fields);
     OGRLayerH ll = create_layer(ds, wgs84, "links", wkbLineString, link_fields);
@@ -211,7 +199,7 @@ static int write_gpkg(const gis_pipenet *n, const char *path, char **err)
     if (!rc && GDALDatasetCommitTransaction(ds) != OGRERR_NONE)
         rc = CORE_EIO;
     if (rc)
-        fail(err, rc, "cannot write %s: %s", path, CPLGetLastErrorMsg());
+        pipes__error(err, rc, "cannot write %s: %s", path, CPLGetLastErrorMsg());
     GDALClose(ds);
     if (rc)
         g_unlink(path);
@@ -243,9 +231,9 @@ static int write_json(const gis_pipenet *n, const json_t *report, const char *pa
     json_t *meta = metadata(n, report);
     int rc = 0;
     if (json_dump_file(meta, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
-        rc = fail(err, CORE_EIO, "cannot write %s", tmp);
+        rc = pipes__error(err, CORE_EIO, "cannot write %s", tmp);
     else if (g_rename(tmp, path) != 0)
-        rc = fail(err, CORE_EIO, "cannot rename %s: %s", tmp, g_strerror(errno));
+        rc = pipes__error(err, CORE_EIO, "cannot rename %s: %s", tmp, g_strerror(errno));
     if (rc)
         g_unlink(tmp);
     json_decref(meta);
@@ -267,19 +255,20 @@ static int name_ok(const char *name)
 int gis_pipenet_save(const gis_pipenet *n, const char *city_dir, const json_t *report, char **err)
 {
     if (!name_ok(n->name))
-        return fail(err, CORE_EINVAL, "network name '%s': use 1-64 letters, digits, '-' or '_'",
-                    n->name);
+        return pipes__error(err, CORE_EINVAL,
+                            "network name '%s': use 1-64 letters, digits, '-' or '_'", n->name);
     char *dir = g_build_filename(city_dir, "networks", NULL);
     char *base = g_strconcat(n->name, ".gpkg", NULL), *tmpbase = g_strconcat(".", base, NULL);
     char *path = g_build_filename(dir, base, NULL), *tmp = g_build_filename(dir, tmpbase, NULL);
     char *json = g_strdup_printf("%s/%s.json", dir, n->name);
     int rc = 0;
     if (g_mkdir_with_parents(dir, 0755) != 0)
-        rc = fail(err, CORE_EIO, "cannot create %s: %s", dir, g_strerror(errno));
+        rc = pipes__error(err, CORE_EIO, "cannot create %s: %s", dir, g_strerror(errno));
     if (!rc)
         rc = write_gpkg(n, tmp, err);
     if (!rc && g_rename(tmp, path) != 0) {
-        rc = fail(err, CORE_EIO, "cannot rename %s to %s: %s", tmp, path, g_strerror(errno));
+        rc =
+            pipes__error(err, CORE_EIO, "cannot rename %s to %s: %s", tmp, path, g_strerror(errno));
         g_unlink(tmp);
     }
     if (!rc)
@@ -299,7 +288,7 @@ static OGRLayerH open_layer(GDALDatasetH ds, const char *name, const field_def *
 {
     OGRLayerH l = GDALDatasetGetLayerByName(ds, name);
     if (!l) {
-        fail(err, CORE_EINVAL, "%s: no layer %s (not a citycmd network file)", path, name);
+        pipes__error(err, CORE_EINVAL, "%s: no layer %s (not a citycmd network file)", path, name);
         return NULL;
     }
     OGRFeatureDefnH d = OGR_L_GetLayerDefn(l);
@@ -453,8 +442,8 @@ int gis_pipenet_load(const char *gpkg_path, gis_pipenet **out, char **err)
     GDALAllRegister();
     GDALDatasetH ds = GDALOpenEx(gpkg_path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
     if (!ds)
-        return fail(err, CORE_ENOTFOUND, "cannot open network %s: %s", gpkg_path,
-                    CPLGetLastErrorMsg());
+        return pipes__error(err, CORE_ENOTFOUND, "cannot open network %s: %s", gpkg_path,
+                            CPLGetLastErrorMsg());
     char *base = g_path_get_basename(gpkg_path), *dot = strrchr(base, '.');
     if (dot)
         *dot = '\0';
@@ -518,8 +507,8 @@ static int reproj_open(reproj *r, const char *srs, char **err)
     r->pj = p ? proj_normalize_for_visualization(r->ctx, p) : NULL;
     proj_destroy(p);
     if (!r->pj) {
-        fail(err, CORE_EINVAL, "CRS %s: not one PROJ can transform to WGS84: %s", srs,
-             proj_context_errno_string(r->ctx, proj_context_errno(r->ctx)));
+        pipes__error(err, CORE_EINVAL, "CRS %s: not one PROJ can transform to WGS84: %s", srs,
+                     proj_context_errno_string(r->ctx, proj_context_errno(r->ctx)));
         proj_context_destroy(r->ctx);
         return CORE_EINVAL;
     }
@@ -544,10 +533,10 @@ static int reproj_point(const reproj *r, double *x, double *y, const char *what,
     double tol = 1e-3 + 1e-7 * fmax(fabs(*x), fabs(*y));
     if (!gis_lonlat_valid(c.xy.x, c.xy.y) || !(fabs(b.xy.x - *x) <= tol) ||
         !(fabs(b.xy.y - *y) <= tol))
-        return fail(err, CORE_EINVAL,
-                    "%s %s at (%g, %g) cannot be reprojected from %s to longitude/latitude"
-                    " (wrong CRS, or a coordinate outside its area)",
-                    what, id, *x, *y, r->srs);
+        return pipes__error(err, CORE_EINVAL,
+                            "%s %s at (%g, %g) cannot be reprojected from %s to longitude/latitude"
+                            " (wrong CRS, or a coordinate outside its area)",
+                            what, id, *x, *y, r->srs);
     *x = c.xy.x, *y = c.xy.y;
     return 0;
 }
@@ -568,7 +557,7 @@ static int reproject_links(gis_pipenet *n, const reproj *r, char **err)
 int gis_pipenet_reproject(gis_pipenet *n, const char *srs, char **err)
 {
     if (n->finished)
-        return fail(err, CORE_EINVAL, "network %s: reproject before finishing it", n->name);
+        return pipes__error(err, CORE_EINVAL, "network %s: reproject before finishing it", n->name);
     reproj r;
     int rc = reproj_open(&r, srs, err);
     if (rc)

@@ -39,18 +39,6 @@
 #define VALVE_MAX_M 10.0
 #define CUSTOMER_MAX_M 200.0
 
-static int fail(char **err, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static int fail(char **err, int code, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        *err = g_strdup_vprintf(fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 void pipes__report_add(json_t *report, const char *list, const char *id)
 {
     json_t *l = json_object_get(report, list);
@@ -411,13 +399,13 @@ static OGRSpatialReferenceH layer_srs(OGRLayerH l, const char *source_srs, const
     if (!srs && source_srs) {
         srs = OSRNewSpatialReference(NULL);
         if (OSRSetFromUserInput(srs, source_srs) != OGRERR_NONE) {
-            fail(err, CORE_EINVAL, "--source-srs %s: not a CRS PROJ knows", source_srs);
+            pipes__error(err, CORE_EINVAL, "--source-srs %s: not a CRS PROJ knows", source_srs);
             OSRDestroySpatialReference(srs);
             return NULL;
         }
     }
     if (!srs) {
-        fail(err, CORE_EINVAL, "%s: the layer declares no CRS: give --source-srs", what);
+        pipes__error(err, CORE_EINVAL, "%s: the layer declares no CRS: give --source-srs", what);
         return NULL;
     }
     OSRSetAxisMappingStrategy(srs, OAMS_TRADITIONAL_GIS_ORDER);
@@ -439,8 +427,8 @@ int pipes__source_open(pipes__source *s, const char *spec, const char *source_sr
                        : GDALDatasetGetLayer(s->ds, 0);
     int rc = 0;
     if (!s->layer)
-        rc = fail(err, CORE_EINVAL, "%s %s: cannot read it: %s", what, spec,
-                  s->ds ? "no such layer" : CPLGetLastErrorMsg());
+        rc = pipes__error(err, CORE_EINVAL, "%s %s: cannot read it: %s", what, spec,
+                          s->ds ? "no such layer" : CPLGetLastErrorMsg());
     g_free(source);
     OGRSpatialReferenceH srs = rc ? NULL : layer_srs(s->layer, source_srs, what, err);
     if (!rc && !srs)
@@ -451,8 +439,8 @@ int pipes__source_open(pipes__source *s, const char *spec, const char *source_sr
         OSRSetAxisMappingStrategy(wgs84, OAMS_TRADITIONAL_GIS_ORDER);
         s->ct = OCTNewCoordinateTransformation(srs, wgs84);
         if (!s->ct)
-            rc = fail(err, CORE_EINVAL, "%s %s: no transformation to WGS84: %s", what, spec,
-                      CPLGetLastErrorMsg());
+            rc = pipes__error(err, CORE_EINVAL, "%s %s: no transformation to WGS84: %s", what, spec,
+                              CPLGetLastErrorMsg());
         OSRDestroySpatialReference(wgs84);
         OSRDestroySpatialReference(srs);
     }
@@ -597,7 +585,7 @@ static int read_lines(const char *spec, const char *srs, GArray *lines, char **e
         if (g)
             rc = take_line(lines, f, g, id, &why);
         if (!g || rc)
-            rc = fail(err, CORE_EINVAL, "--pipes %s: feature %s %s", spec, id, why);
+            rc = pipes__error(err, CORE_EINVAL, "--pipes %s: feature %s %s", spec, id, why);
         if (g)
             OGR_G_DestroyGeometry(g);
         g_free(id);
@@ -646,7 +634,7 @@ static int read_points(const char *spec, const char *srs, const char *what, gis_
                           point_kind(f, kind), 0, 0};
         const char *why = NULL;
         if (!feature_point(&s, f, &p.x, &p.y, &why))
-            rc = fail(err, CORE_EINVAL, "%s %s: feature %s %s", what, spec, p.id, why);
+            rc = pipes__error(err, CORE_EINVAL, "%s %s: feature %s %s", what, spec, p.id, why);
         g_array_append_val(points, p);
         OGR_F_Destroy(f);
     }
@@ -706,8 +694,8 @@ static int read_valves(gis_pipenet *n, const char *spec, const char *srs, json_t
         const char *id = field_str(f, NAMES("id", "name")), *why = NULL;
         double x, y;
         if (!feature_point(&s, f, &x, &y, &why))
-            rc = fail(err, CORE_EINVAL, "--valves %s: feature %" G_GINT64_FORMAT " %s", spec,
-                      (gint64)OGR_F_GetFID(f), why);
+            rc = pipes__error(err, CORE_EINVAL, "--valves %s: feature %" G_GINT64_FORMAT " %s",
+                              spec, (gint64)OGR_F_GetFID(f), why);
         else
             rc = MIN(place_valve(n, f, x, y, id, report, err), 0);
         OGR_F_Destroy(f);
@@ -754,8 +742,8 @@ int pipes__read_customers(gis_pipenet *n, const char *spec, const char *srs, jso
         const char *why = NULL;
         double x, y;
         if (!feature_point(&s, f, &x, &y, &why))
-            rc = fail(err, CORE_EINVAL, "--customers %s: feature %" G_GINT64_FORMAT " %s", spec,
-                      (gint64)OGR_F_GetFID(f), why);
+            rc = pipes__error(err, CORE_EINVAL, "--customers %s: feature %" G_GINT64_FORMAT " %s",
+                              spec, (gint64)OGR_F_GetFID(f), why);
         else
             rc = take_customer(n, f, x, y, report, err);
         OGR_F_Destroy(f);
@@ -772,7 +760,7 @@ int gis_pipenet_read_layers(const gis_pipe_layers *o, const char *name, const ch
     *out = NULL;
     *report = NULL;
     if (!o->pipes)
-        return fail(err, CORE_EINVAL, "no pipes layer given");
+        return pipes__error(err, CORE_EINVAL, "no pipes layer given");
     double snap = o->snap_m > 0 ? o->snap_m : 0.5;
     GArray *lines = pipes__lines_new(), *points = pipes__points_new();
     json_t *rep = json_pack("{sf}", "snap_m", snap);

@@ -136,8 +136,7 @@ int gis_pipenet_find_valve(const gis_pipenet *n, const char *id)
     return lookup(n->valve_ix, id);
 }
 
-static int fail(char **err, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static int fail(char **err, int code, const char *fmt, ...)
+int pipes__error(char **err, int code, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
@@ -159,11 +158,11 @@ int gis_pipenet_add_node(gis_pipenet *n, const char *id, gis_node_kind kind, dou
                          char **err)
 {
     if (!id || !*id)
-        return fail(err, CORE_EINVAL, "a node has no id");
+        return pipes__error(err, CORE_EINVAL, "a node has no id");
     if (!isfinite(x) || !isfinite(y))
-        return fail(err, CORE_EINVAL, "node %s: coordinates are not finite", id);
+        return pipes__error(err, CORE_EINVAL, "node %s: coordinates are not finite", id);
     if (lookup(n->node_ix, id) >= 0)
-        return fail(err, CORE_EEXISTS, "node %s: duplicate id", id);
+        return pipes__error(err, CORE_EEXISTS, "node %s: duplicate id", id);
     int i = (int)n->nodes->len;
     gis_pipe_node nd = {intern_new(n, n->node_ix, id, i), kind, x, y};
     g_array_append_val(n->nodes, nd);
@@ -204,17 +203,17 @@ int gis_pipenet_add_link(gis_pipenet *n, const char *id, gis_link_kind kind, con
                          size_t nvert, char **err)
 {
     if (!id || !*id)
-        return fail(err, CORE_EINVAL, "a link has no id");
+        return pipes__error(err, CORE_EINVAL, "a link has no id");
     if (lookup(n->link_ix, id) >= 0)
-        return fail(err, CORE_EEXISTS, "link %s: duplicate id", id);
+        return pipes__error(err, CORE_EEXISTS, "link %s: duplicate id", id);
     int a = lookup(n->node_ix, from), b = lookup(n->node_ix, to);
     if (a < 0 || b < 0)
-        return fail(err, CORE_ENOTFOUND, "link %s: unknown node %s", id, a < 0 ? from : to);
+        return pipes__error(err, CORE_ENOTFOUND, "link %s: unknown node %s", id, a < 0 ? from : to);
     if (!isfinite(length_m) || !isfinite(diameter_mm))
-        return fail(err, CORE_EINVAL, "link %s: length or diameter is not finite", id);
+        return pipes__error(err, CORE_EINVAL, "link %s: length or diameter is not finite", id);
     for (size_t k = 0; xy && k < 2 * nvert; k++)
         if (!isfinite(xy[k]))
-            return fail(err, CORE_EINVAL, "link %s: a vertex is not finite", id);
+            return pipes__error(err, CORE_EINVAL, "link %s: a vertex is not finite", id);
     const gis_pipe_node *na = &g_array_index(n->nodes, gis_pipe_node, a);
     const gis_pipe_node *nb = &g_array_index(n->nodes, gis_pipe_node, b);
     pipes__link_extra ex = {n->verts->len};
@@ -277,20 +276,20 @@ int gis_pipenet_add_valve(gis_pipenet *n, const char *id, const char *link, cons
 {
     int li = lookup(n->link_ix, link), ni = lookup(n->node_ix, node);
     if (li < 0)
-        return fail(err, CORE_ENOTFOUND, "valve %s: unknown link %s", id ? id : "", link);
+        return pipes__error(err, CORE_ENOTFOUND, "valve %s: unknown link %s", id ? id : "", link);
     if (ni < 0)
-        return fail(err, CORE_ENOTFOUND, "valve %s: unknown node %s", id ? id : "", node);
+        return pipes__error(err, CORE_ENOTFOUND, "valve %s: unknown node %s", id ? id : "", node);
     const gis_pipe_link *l = &g_array_index(n->links, gis_pipe_link, li);
     if (l->from != ni && l->to != ni)
-        return fail(err, CORE_EINVAL, "valve %s: node %s is not an end of link %s", id ? id : "",
-                    node, link);
+        return pipes__error(err, CORE_EINVAL, "valve %s: node %s is not an end of link %s",
+                            id ? id : "", node, link);
     char auto_id[32];
     if (!id || !*id) {
         g_snprintf(auto_id, sizeof auto_id, "V%u", n->valves->len + 1);
         id = auto_id;
     }
     if (lookup(n->valve_ix, id) >= 0)
-        return fail(err, CORE_EEXISTS, "valve %s: duplicate id", id);
+        return pipes__error(err, CORE_EEXISTS, "valve %s: duplicate id", id);
     int i = (int)n->valves->len;
     gis_pipe_valve v = {intern_new(n, n->valve_ix, id, i), li, ni, 0, 0, state, 0};
     pipes__place_valve(n, &v);
@@ -305,16 +304,16 @@ int gis_pipenet_add_customer(gis_pipenet *n, const char *id, const char *name, c
                              char **err)
 {
     if (!id || !*id)
-        return fail(err, CORE_EINVAL, "a customer has no id");
+        return pipes__error(err, CORE_EINVAL, "a customer has no id");
     if (lookup(n->cust_ix, id) >= 0)
-        return fail(err, CORE_EEXISTS, "customer %s: duplicate id", id);
+        return pipes__error(err, CORE_EEXISTS, "customer %s: duplicate id", id);
     if (!isfinite(x) || !isfinite(y))
-        return fail(err, CORE_EINVAL, "customer %s: coordinates are not finite", id);
+        return pipes__error(err, CORE_EINVAL, "customer %s: coordinates are not finite", id);
     int li = -1, ni = -1;
     if (link && *link && (li = lookup(n->link_ix, link)) < 0)
-        return fail(err, CORE_ENOTFOUND, "customer %s: unknown link %s", id, link);
+        return pipes__error(err, CORE_ENOTFOUND, "customer %s: unknown link %s", id, link);
     if (li < 0 && node && *node && (ni = lookup(n->node_ix, node)) < 0)
-        return fail(err, CORE_ENOTFOUND, "customer %s: unknown node %s", id, node);
+        return pipes__error(err, CORE_ENOTFOUND, "customer %s: unknown node %s", id, node);
     int i = (int)n->customers->len;
     kind = kind && *kind ? kind : "residential";
     gis_pipe_customer c = {intern_new(n, n->cust_ix, id, i),
@@ -693,8 +692,8 @@ int gis_pipenet_finish(gis_pipenet *n, int geographic, char **err)
         double b[4];
         gis_pipenet_bbox(n, b);
         if (b[0] < -180 || b[2] > 180 || b[1] < -90 || b[3] > 90)
-            return fail(err, CORE_EINVAL, "network %s: coordinates are not longitude/latitude",
-                        n->name);
+            return pipes__error(err, CORE_EINVAL,
+                                "network %s: coordinates are not longitude/latitude", n->name);
         pipes__lonlat_scale((b[1] + b[3]) / 2, &n->kx, &n->ky);
     }
     for (guint v = 0; v < n->valves->len; v++)
