@@ -6,6 +6,9 @@
  *   GET  /api/v1/pipes/networks/{name}/segments            pipes.read, the network's agency
  *   GET  /api/v1/pipes/networks/{name}/features?layer=&bbox=   pipes.read, the network's agency
  *   POST /api/v1/pipes/networks/{name}/valves/{valve}      pipes.isolate, the network's agency
+ *   POST /api/v1/pipes/networks/{name}/valves              pipes.manage, the network's agency
+ *   DELETE /api/v1/pipes/networks/{name}/valves/{valve}    pipes.manage, the network's agency
+ *   DELETE /api/v1/pipes/networks/{name}/links/{link}      pipes.manage, the network's agency
  *   GET  /api/v1/pipes/isolations[?all=true]               pipes.read (listed by agency)
  *   POST /api/v1/pipes/isolations                          pipes.isolate, the network's agency
  *   GET  /api/v1/pipes/isolations/{id}                     pipes.read, the isolation's agency
@@ -51,20 +54,25 @@ static int may(web_req *req, core_action action, const char *agency, const char 
     return 1;
 }
 
-static void written(int rc, json_t *result, void *arg)
+static void reply_written(web_req *req, int rc, json_t *result, int ok_status)
 {
-    web_req *req = arg;
     if (rc == CORE_ENOTFOUND)
         web_reply_error(req, 404, "not_found", "not found");
     else if (rc)
         web_reply_core_error(req, rc);
     else
-        web_reply_json(
-            req,
-            req->method == WEB_POST && req->rt && strstr(req->rt->pattern, "{") == NULL ? 201 : 200,
-            result);
+        web_reply_json(req, ok_status, result);
     if (rc)
         json_decref(result);
+}
+
+static void written(int rc, json_t *result, void *arg)
+{
+    reply_written(arg, rc, result, 200);
+}
+static void created(int rc, json_t *result, void *arg)
+{
+    reply_written(arg, rc, result, 201);
 }
 
 /* Replies for an error returned at once by a write. */
@@ -150,6 +158,36 @@ static void valve_post(web_req *req)
     refused(req, rc, field, message);
 }
 
+/* Changes to the network itself. */
+static void edit(web_req *req, const char *change, const char *element)
+{
+    disp_pipes *p = pipes(req);
+    const char *name = web_param(&req->params, "name");
+    if (!p || !may(req, CORE_ACT_PIPES_MANAGE, disp_pipes_agency(p, name), "network"))
+        return;
+    json_t *body = NULL;
+    if (req->method == WEB_POST && !(body = web_req_json(req)))
+        return;
+    char *field = NULL, *message = NULL;
+    int rc = disp_pipes_edit(p, name, change, body, element, req->session->username, req->peer,
+                             body ? created : written, req, &field, &message);
+    json_decref(body);
+    refused(req, rc, field, message);
+}
+
+static void valve_add(web_req *req)
+{
+    edit(req, "valve.added", NULL);
+}
+static void valve_delete(web_req *req)
+{
+    edit(req, "valve.removed", web_param(&req->params, "valve"));
+}
+static void link_delete(web_req *req)
+{
+    edit(req, "link.removed", web_param(&req->params, "link"));
+}
+
 /* ---- isolations ---- */
 
 static void isolations_get(web_req *req)
@@ -178,7 +216,7 @@ static void isolation_post(web_req *req)
         return;
     char *field = NULL, *message = NULL;
     int rc = disp_isolation_create(p, body, req->session->username, req->peer, allowed_isolate,
-                                   req->session, written, req, &field, &message);
+                                   req->session, created, req, &field, &message);
     json_decref(body);
     if (rc == CORE_EEXISTS) /* the pipe is on a network of an agency the user may not isolate */
         web_reply_forbidden(req, req->session->username, "pipes.isolate", req->path);
@@ -258,7 +296,7 @@ static void order_post(web_req *req)
         return;
     }
     char *field = NULL, *message = NULL;
-    int rc = disp_repair_create(p, body, req->session->username, req->peer, written, req, &field,
+    int rc = disp_repair_create(p, body, req->session->username, req->peer, created, req, &field,
                                 &message);
     json_decref(body);
     refused(req, rc, field, message);
@@ -314,6 +352,11 @@ void web_api_pipes_register(web_server *srv)
         {WEB_GET, "/api/v1/pipes/networks/{name}/features", features_get, CORE_ACT_PIPES_READ},
         {WEB_POST, "/api/v1/pipes/networks/{name}/valves/{valve}", valve_post,
          CORE_ACT_PIPES_ISOLATE},
+        {WEB_POST, "/api/v1/pipes/networks/{name}/valves", valve_add, CORE_ACT_PIPES_MANAGE},
+        {WEB_DELETE, "/api/v1/pipes/networks/{name}/valves/{valve}", valve_delete,
+         CORE_ACT_PIPES_MANAGE},
+        {WEB_DELETE, "/api/v1/pipes/networks/{name}/links/{link}", link_delete,
+         CORE_ACT_PIPES_MANAGE},
         {WEB_GET, "/api/v1/pipes/isolations", isolations_get, CORE_ACT_PIPES_READ},
         {WEB_POST, "/api/v1/pipes/isolations", isolation_post, CORE_ACT_PIPES_ISOLATE},
         {WEB_GET, "/api/v1/pipes/isolations/{id}", isolation_get, CORE_ACT_PIPES_READ},
