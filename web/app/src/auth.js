@@ -28,6 +28,13 @@ export async function api(path, init = {}) {
   return res;
 }
 
+// Whether the user (as the server describes it: roles "a,b") has one of
+// the roles of the list.
+export function hasRole(user, list) {
+  const roles = (user && user.roles ? user.roles : '').split(',');
+  return roles.some((r) => list.includes(r));
+}
+
 // Resolves with { ok, status, error } and, when ok, auth.user set.
 export async function signIn(username, password) {
   let res;

@@ -9,11 +9,10 @@ import GeoJSON from 'ol/format/GeoJSON.js';
 import { Style, Stroke } from 'ol/style.js';
 import { api } from './auth.js';
 import { t, tf, tName } from './i18n.js';
+import { $ } from './dom.js';
 
 const REFRESH_MS = 30000;
 const KINDS = ['engine', 'ambulance', 'patrol_car', 'ladder', 'rescue', 'traffic_car', 'water_crew', 'gas_crew'];
-
-const $ = (id) => document.getElementById(id);
 
 const st = {
   map: null, // the CityMap

@@ -11,68 +11,28 @@
 // (repair.* of the order, pipes.isolation.* of its isolation, pipes.valve).
 import './field.css';
 import './crew.css';
-import { Connection, showConnectionState } from './connection.js';
-import { auth, api, signOut, resume, stillSignedIn, bindLoginForm, showLoginReason } from './auth.js';
-import { t, tf, tName, setLang, currentLang, applyTranslations, formatDistance } from './i18n.js';
+import { auth, hasRole } from './auth.js';
+import { $, el, showError } from './dom.js';
+import { call, postJson, errorText, listReader } from './request.js';
+import { t, tf, tName, formatDistance } from './i18n.js';
 import { IsolationMap } from './pipesmap.js';
+import { lonlatText, cannotText, partTag, showAnswer } from './isolation.js';
+import { runFieldPage } from './fieldpage.js';
 
 const APPROVERS = ['supervisor', 'leader'];
 const OPEN = new Set(['proposed', 'planned', 'active']);
 const MAX_CUSTOMERS = 300;
 const LIST_DEBOUNCE_MS = 250;
 
-const $ = (id) => document.getElementById(id);
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
 const st = {
   epoch: 0, // bumped at sign-out: late answers are dropped
-  conn: null,
   orders: [],
-  listSeq: 0,
-  listTimer: null,
   shown: null, // the id of the order in view
   order: null, // that order (GET /api/v1/repair-orders/{id}), with isolation_detail
   seq: 0,
   map: null, // IsolationMap
   pending: new Set(), // valves whose report is in flight
 };
-
-function hasRole(list) {
-  const roles = (auth.user && auth.user.roles ? auth.user.roles : '').split(',');
-  return roles.some((r) => list.includes(r));
-}
-
-function errorText(body, res) {
-  return (body && body.error && body.error.message) || (res ? String(res.status) : t('auth.unreachable'));
-}
-
-async function call(path, init) {
-  try {
-    const res = await api(path, init);
-    const body = await res.json().catch(() => null);
-    return { res, body };
-  } catch {
-    return { res: null, body: null };
-  }
-}
-
-const postJson = (path, data) => call(path, {
-  method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(data || {}),
-});
-
-function showError(id, text) {
-  const p = $(id);
-  p.hidden = !text;
-  p.textContent = text || '';
-}
-
-const lonlatText = (p) => (p ? `${p[1].toFixed(5)}, ${p[0].toFixed(5)}` : '—');
 
 // ---- the list of orders ----
 
@@ -83,21 +43,14 @@ function showList() {
   if (location.hash) history.replaceState(null, '', location.pathname);
   $('order-view').hidden = true;
   $('orders').hidden = false;
-  loadOrders();
+  orderList.load();
 }
 
-function scheduleOrders() {
-  clearTimeout(st.listTimer);
-  st.listTimer = setTimeout(loadOrders, LIST_DEBOUNCE_MS);
-}
+const orderList = listReader({
+  path: '/api/v1/repair-orders', wait: LIST_DEBOUNCE_MS, epoch: () => st.epoch, done: ordersRead,
+});
 
-async function loadOrders() {
-  clearTimeout(st.listTimer);
-  st.listTimer = null;
-  const seq = ++st.listSeq;
-  const epoch = st.epoch;
-  const r = await call('/api/v1/repair-orders');
-  if (epoch !== st.epoch || seq !== st.listSeq) return;
+function ordersRead(r) {
   if (!r.res || !r.res.ok || !r.body) {
     showError('orders-error', t('crew.orders_failed') + errorText(r.body, r.res));
     return;
@@ -226,7 +179,7 @@ function renderSteps() {
   } else {
     note.hidden = true;
   }
-  $('order-approve').hidden = !(o && o.awaiting_approval && hasRole(APPROVERS));
+  $('order-approve').hidden = !(o && o.awaiting_approval && hasRole(auth.user, APPROVERS));
 }
 
 async function setStatus(status, button) {
@@ -244,7 +197,7 @@ async function setStatus(status, button) {
   st.seq += 1; // an older read in flight must not undo this
   st.order = r.body.order;
   renderOrder();
-  scheduleOrders();
+  orderList.schedule();
 }
 
 async function approve() {
@@ -300,7 +253,7 @@ function valveRow(v, open, { cannot = false } = {}) {
   const text = el('span', 'valve-text');
   text.append(el('span', 'vid', v.id), el('span', 'pos', lonlatText(v.position)));
   let state;
-  if (cannot) state = t(v.failed ? 'iso.valve_failed' : 'iso.valve_inoperable');
+  if (cannot) state = cannotText(v);
   else state = t(v.reported === 'closed' ? 'crew.reported_closed' : 'crew.to_close');
   const stateEl = el('span', `vstate ${cannot ? 'bad' : v.reported === 'closed' ? 'ok' : ''}`, state);
   text.append(stateEl);
@@ -335,39 +288,23 @@ async function report(valve, result) {
   renderIsolation();
 }
 
+// Where this page shows the parts of the answer the console shows too.
+const ANSWER_IDS = {
+  isolated: 'iso-isolated', dry: 'iso-dry', warn: 'iso-warn', valvesTitle: 'valves-title', valves: 'valve-list',
+  valvesNote: 'valves-note', cannotBox: 'cannot-box', cannot: 'cannot-list', customers: 'cust-summary',
+};
+
 function renderIsolation() {
   const i = iso();
-  const a = i && i.answer;
   ensureMap();
   st.map.show(i || null);
   const open = Boolean(i && OPEN.has(i.status));
-  const isolated = $('iso-isolated');
-  const dry = $('iso-dry');
-  isolated.dataset.count = a ? String(a.isolated.links.length) : '';
-  isolated.textContent = a ? tf('iso.isolated', {
-    n: a.isolated.links.length, length: formatDistance(a.isolated.length_m), volume: Number(a.isolated.volume_m3).toFixed(1),
-  }) : '';
-  dry.dataset.count = a ? String(a.dry.links.length) : '';
-  dry.textContent = a ? tf('iso.dry', { n: a.dry.links.length, length: formatDistance(a.dry.length_m) }) : '';
-  const warn = $('iso-warn');
-  warn.hidden = !(i && (!a || a.no_source));
-  warn.textContent = i && !a ? t('iso.no_answer') : a && a.no_source ? t('iso.no_source') : '';
-
-  const valves = (a && a.valves) || [];
-  $('valves-title').textContent = tf('iso.valves', { n: valves.length });
-  $('valve-list').replaceChildren(...valves.map((v) => valveRow(v, open)));
-  const already = (a && a.already_closed) || [];
-  const note = $('valves-note');
-  note.hidden = valves.length > 0 && already.length === 0;
-  note.textContent = [valves.length ? '' : t('iso.valves_none'), already.length ? tf('iso.already_closed', { n: already.length }) : '']
-    .filter(Boolean).join(' · ');
-  const cannot = (a && a.cannot_close) || [];
-  $('cannot-box').hidden = cannot.length === 0;
-  $('cannot-list').replaceChildren(...cannot.map((v) => valveRow(v, open, { cannot: true })));
+  const a = showAnswer(ANSWER_IDS, i, {
+    valveItem: (v) => valveRow(v, open),
+    cannotItem: (v) => valveRow(v, open, { cannot: true }),
+  });
 
   const c = a && a.customers;
-  $('cust-summary').textContent = c ? tf('iso.customers_line', { n: c.count, units: c.units, p: c.priority }) : '';
-  $('cust-summary').dataset.count = c ? String(c.count) : '';
   const prio = (c && c.priority_list) || [];
   const seen = new Set(prio.map((p) => p.id));
   const rest = ((c && c.list) || []).filter((p) => !seen.has(p.id));
@@ -382,7 +319,7 @@ function renderIsolation() {
     const meta = el('span', 'cust-meta');
     meta.append(el('span', 'kind', tName('ckind', p.kind)));
     if (p.units > 1) meta.append(el('span', 'muted', `× ${p.units}`));
-    meta.append(el('span', `part ${p.dry ? 'dry' : 'isolated'}`, t(p.dry ? 'iso.part.dry' : 'iso.part.isolated')));
+    meta.append(partTag(p));
     li.append(head, meta);
     if (p.position) li.addEventListener('click', () => st.map?.centre(p.position));
     return li;
@@ -397,103 +334,57 @@ function renderIsolation() {
 function onEvent(ev) {
   const type = ev.type || '';
   if (type.startsWith('repair.')) {
-    scheduleOrders();
+    orderList.schedule();
     if (st.shown !== null && ev.subject === `repair-order/${st.shown}`) loadOrder();
     return;
   }
   const i = iso();
   if (type.startsWith('pipes.isolation.')) {
     if (i && ev.subject === `isolation/${i.id}`) loadOrder();
-    scheduleOrders();
+    orderList.schedule();
   } else if (type === 'pipes.valve' && st.shown !== null) {
     loadOrder();
   }
 }
 
-// ---- signing in and out ----
+// ---- the page ----
 
-function showUser(user) {
-  $('user-name').textContent = user.display_name || user.username;
-  $('user-agency').textContent = tName('agency', user.agency);
-}
-
-function enter(user) {
-  showUser(user);
-  $('login').hidden = true;
-  $('crew').hidden = false;
-  $('conn-state').hidden = false;
-  st.conn = new Connection({
-    token: auth.token,
-    topics: ['events'],
-    onState: (s) => {
-      showConnectionState(s);
-      // Back after a break: read again what the feed may have missed.
-      if (s === 'connected') {
-        loadOrders();
-        if (st.shown !== null) loadOrder();
-      }
-    },
-    onEvent,
-    onClosed: async () => stillSignedIn(),
-  });
-  window.citycmdCrew = { conn: st.conn, st, drawn: () => (st.map ? st.map.iso.drawn() : null) };
-  st.conn.start();
-  const m = /^#order\/(\d+)$/.exec(location.hash);
-  if (m) openOrder(Number(m[1]));
-  else showList();
-}
-
-function leave(reason) {
-  st.epoch += 1;
-  if (st.conn) st.conn.stop();
-  st.conn = null;
-  clearTimeout(st.listTimer);
-  st.orders = [];
-  st.shown = null;
-  st.order = null;
-  st.pending.clear();
-  st.map?.stop();
-  st.map = null;
-  $('iso-map').replaceChildren();
-  $('order-list').replaceChildren();
-  $('order-view').hidden = true;
-  $('orders').hidden = false;
-  $('crew').hidden = true;
-  $('conn-state').hidden = true;
-  $('login').hidden = false;
-  showLoginReason(reason, t);
-}
-
-async function logout() {
-  leave(null);
-  await signOut();
-}
-
-function relabel() {
-  applyTranslations(document);
-  $('lang').textContent = currentLang() === 'zh' ? 'English' : '中文';
-  if (auth.user) showUser(auth.user);
-  const conn = $('conn-state');
-  conn.querySelector('.label').textContent = t(`conn.${conn.dataset.state}`);
-  renderOrders();
-  if (st.shown !== null) renderOrder();
-}
-
-async function init() {
-  relabel();
-  $('lang').addEventListener('click', () => {
-    setLang(currentLang() === 'zh' ? 'en' : 'zh');
-    relabel();
-  });
-  bindLoginForm({ enter, leave });
-  $('logout').addEventListener('click', logout);
-  $('orders-refresh').addEventListener('click', loadOrders);
-  $('order-back').addEventListener('click', showList);
-  $('order-approve').addEventListener('click', approve);
-  auth.onLost = (reason) => leave(reason);
-  const user = await resume();
-  if (user) enter(user);
-  else leave(null);
-}
-
-init();
+runFieldPage({
+  title: 'crew.title',
+  main: 'crew',
+  init() {
+    $('orders-refresh').addEventListener('click', orderList.load);
+    $('order-back').addEventListener('click', showList);
+    $('order-approve').addEventListener('click', approve);
+  },
+  enter(conn) {
+    window.citycmdCrew = { conn, st, drawn: () => (st.map ? st.map.iso.drawn() : null) };
+    const m = /^#order\/(\d+)$/.exec(location.hash);
+    if (m) openOrder(Number(m[1]));
+    else showList();
+  },
+  leave() {
+    st.epoch += 1;
+    orderList.cancel();
+    st.orders = [];
+    st.shown = null;
+    st.order = null;
+    st.pending.clear();
+    st.map?.stop();
+    st.map = null;
+    $('iso-map').replaceChildren();
+    $('order-list').replaceChildren();
+    $('order-view').hidden = true;
+    $('orders').hidden = false;
+  },
+  onEvent,
+  // Back after a break: read again what the feed may have missed.
+  onConnected() {
+    orderList.load();
+    if (st.shown !== null) loadOrder();
+  },
+  relabel() {
+    renderOrders();
+    if (st.shown !== null) renderOrder();
+  },
+});

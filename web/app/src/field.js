@@ -14,12 +14,12 @@
 // ROUTE_MOVED_M from where the last route started, at most once every
 // ROUTE_MIN_MS (a new assignment asks at once).
 import './field.css';
-import { Connection, showConnectionState } from './connection.js';
-import { auth, api, signOut, resume, stillSignedIn, bindLoginForm, showLoginReason } from './auth.js';
-import {
-  t, tf, tName, setLang, currentLang, applyTranslations, formatTime, formatDuration, formatDistance, addressText,
-} from './i18n.js';
+import { auth, api } from './auth.js';
+import { $, showError } from './dom.js';
+import { errorText } from './request.js';
+import { t, tf, tName, formatTime, formatDuration, formatDistance, addressText } from './i18n.js';
 import { RouteMap } from './map.js';
+import { runFieldPage } from './fieldpage.js';
 
 const UNIT_KEY = 'citycmd.field.unit';
 const SHARE_KEY = 'citycmd.field.share';
@@ -27,11 +27,8 @@ const REPORT_INTERVAL_MS = 5000;
 const ROUTE_MOVED_M = 50;
 const ROUTE_MIN_MS = 30000;
 
-const $ = (id) => document.getElementById(id);
-
 const st = {
   epoch: 0, // bumped at sign-out and at a change of unit: late answers are dropped
-  conn: null,
   unit: null, // the chosen unit, as the server has it
   incident: null, // its incident (GET /api/v1/incidents/{id}), or null
   incSeq: 0,
@@ -53,10 +50,6 @@ const st = {
   routeMap: null,
 };
 
-function errorText(body, res) {
-  return (body && body.error && body.error.message) || (res ? String(res.status) : t('auth.unreachable'));
-}
-
 async function call(path, init) {
   let res;
   let body;
@@ -67,12 +60,6 @@ async function call(path, init) {
     return { res: null, body: null };
   }
   return { res, body };
-}
-
-function showError(id, text) {
-  const p = $(id);
-  p.hidden = !text;
-  p.textContent = text || '';
 }
 
 // ---- choosing the unit ----
@@ -581,106 +568,64 @@ function onEvent(ev) {
   }
 }
 
-// ---- signing in and out ----
+// ---- the page ----
 
-function showUser(user) {
-  $('user-name').textContent = user.display_name || user.username;
-  $('user-agency').textContent = tName('agency', user.agency);
-}
-
-function enter(user) {
-  showUser(user);
-  $('login').hidden = true;
-  $('field').hidden = false;
-  $('conn-state').hidden = false;
-  st.conn = new Connection({
-    token: auth.token,
-    topics: ['events'],
-    onState: (s) => {
-      showConnectionState(s);
-      // Back after a break: read the unit again (what the feed missed).
-      if (s === 'connected' && st.unit) refreshUnit();
-    },
-    onEvent,
-    onClosed: async () => stillSignedIn(),
-  });
-  window.citycmdField = { conn: st.conn, st };
-  st.conn.start();
-  const id = storedUnit();
-  if (id) showUnit(id);
-  else showPicker();
-}
-
-function leave(reason) {
-  st.epoch += 1;
-  stopSharing({ remember: false });
-  if (st.conn) st.conn.stop();
-  st.conn = null;
-  st.unit = null;
-  st.incident = null;
-  st.lastFix = null;
-  st.verdict = null;
-  stopRoute();
-  renderShare();
-  $('field').hidden = true;
-  $('conn-state').hidden = true;
-  $('login').hidden = false;
-  showLoginReason(reason, t);
-}
-
-async function logout() {
-  localStorage.removeItem(SHARE_KEY);
-  leave(null);
-  await signOut();
-}
-
-function relabel() {
-  applyTranslations(document);
-  $('lang').textContent = currentLang() === 'zh' ? 'English' : '中文';
-  document.querySelectorAll('#status-buttons button').forEach((b) => {
-    b.textContent = tName('unit.status', b.dataset.status);
-  });
-  document.querySelectorAll('#unit-choices .kind').forEach((k) => {
-    k.textContent = tName('unit.kind', k.dataset.kind);
-  });
-  if (auth.user) showUser(auth.user);
-  const conn = $('conn-state');
-  conn.querySelector('.label').textContent = t(`conn.${conn.dataset.state}`);
-  renderUnit();
-  renderIncident();
-  renderRoute();
-  renderShare();
-  if (st.geoState) showGeo(st.geoState);
-}
-
-async function init() {
-  relabel();
-  $('lang').addEventListener('click', () => {
-    setLang(currentLang() === 'zh' ? 'en' : 'zh');
-    relabel();
-  });
-  bindLoginForm({ enter, leave });
-  $('logout').addEventListener('click', logout);
-  $('change-unit').addEventListener('click', () => {
-    localStorage.removeItem(UNIT_KEY);
+runFieldPage({
+  title: 'field.title',
+  main: 'field',
+  init() {
+    $('change-unit').addEventListener('click', () => {
+      localStorage.removeItem(UNIT_KEY);
+      localStorage.removeItem(SHARE_KEY);
+      showPicker();
+    });
+    $('share').addEventListener('click', () => {
+      if (st.watch !== null) stopSharing();
+      else startSharing();
+    });
+    $('status-buttons').addEventListener('click', (e) => {
+      const b = e.target.closest('button[data-status]');
+      if (b) setStatus(b.dataset.status);
+    });
+    // Told before anything is pressed: this page cannot share from here.
+    idleGeo();
+    checkPermission();
+  },
+  enter(conn) {
+    window.citycmdField = { conn, st };
+    const id = storedUnit();
+    if (id) showUnit(id);
+    else showPicker();
+  },
+  leave() {
+    st.epoch += 1;
+    stopSharing({ remember: false });
+    st.unit = null;
+    st.incident = null;
+    st.lastFix = null;
+    st.verdict = null;
+    stopRoute();
+    renderShare();
+  },
+  onEvent,
+  // Back after a break: read the unit again (what the feed missed).
+  onConnected() {
+    if (st.unit) refreshUnit();
+  },
+  onLogout() {
     localStorage.removeItem(SHARE_KEY);
-    showPicker();
-  });
-  $('share').addEventListener('click', () => {
-    if (st.watch !== null) stopSharing();
-    else startSharing();
-  });
-  $('status-buttons').addEventListener('click', (e) => {
-    const b = e.target.closest('button[data-status]');
-    if (b) setStatus(b.dataset.status);
-  });
-  auth.onLost = (reason) => leave(reason);
-  // Told before anything is pressed: this page cannot share from here.
-  idleGeo();
-  checkPermission();
-  const user = await resume();
-  if (user) enter(user);
-  else leave(null);
-}
-
-init();
+  },
+  relabel() {
+    document.querySelectorAll('#status-buttons button').forEach((b) => {
+      b.textContent = tName('unit.status', b.dataset.status);
+    });
+    document.querySelectorAll('#unit-choices .kind').forEach((k) => {
+      k.textContent = tName('unit.kind', k.dataset.kind);
+    });
+    renderUnit();
+    renderIncident();
+    renderRoute();
+    renderShare();
+    if (st.geoState) showGeo(st.geoState);
+  },
+});

@@ -6,7 +6,8 @@
 // follow the live board (the "incidents" topic: a snapshot, then each
 // incident's new state); the selected incident's calls and timeline are
 // read again when it changes.
-import { api } from './auth.js';
+import { api, hasRole } from './auth.js';
+import { $, el, setText } from './dom.js';
 import { t, tf, tName, formatTime, formatDuration, addressText } from './i18n.js';
 import { districtText, FAMILY_COLORS } from './map.js';
 import {
@@ -38,15 +39,6 @@ export function alarmThresholdS() {
   return Number.isFinite(v) && v >= 0 ? v : ALARM_UNASSIGNED_S;
 }
 
-const $ = (id) => document.getElementById(id);
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
 const st = {
   running: false,
   epoch: 0, // bumped at sign-out: answers that arrive later are dropped
@@ -67,22 +59,17 @@ const st = {
   searchSeq: 0,
 };
 
-function hasRole(list) {
-  const roles = (st.user && st.user.roles ? st.user.roles : '').split(',');
-  return roles.some((r) => list.includes(r));
-}
-
 // Whether the server lets this user read the incident: the same rule as
 // the server's (command-centre staff read all; others their own agency's,
 // jointly handled ones included, and a leader those of the agencies led).
 // Used only to avoid asking for what would be refused.
 function mayRead(inc) {
   const u = st.user;
-  if (!u || !hasRole(READERS)) return false;
+  if (!u || !hasRole(st.user, READERS)) return false;
   if (u.agency === 'command') return true;
   const agencies = [inc.agency, ...(inc.joint || [])];
   if (agencies.includes(u.agency)) return true;
-  if (!hasRole(['leader']) || !u.leads) return false;
+  if (!hasRole(st.user, ['leader']) || !u.leads) return false;
   return u.leads === '*' || u.leads.split(',').some((a) => agencies.includes(a));
 }
 
@@ -140,10 +127,6 @@ function makeItem(id) {
   return li;
 }
 
-function setText(node, text) {
-  if (node.textContent !== text) node.textContent = text;
-}
-
 function updateAge(li, inc) {
   setText(li.querySelector('.age'), formatAge(ageSeconds(inc)));
   const alarm = inAlarm(inc);
@@ -194,7 +177,7 @@ function renderQueue() {
     if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
   });
   $('incident-count').textContent = String(sorted.length);
-  $('incident-queue-empty').hidden = sorted.length > 0 || !hasRole(READERS);
+  $('incident-queue-empty').hidden = sorted.length > 0 || !hasRole(st.user, READERS);
 }
 
 function tick() {
@@ -284,7 +267,7 @@ async function refresh(id) {
 
 // The topics this user's console follows on the WebSocket.
 export function consoleTopics() {
-  return hasRole(READERS) ? ['events', 'incidents'] : ['events'];
+  return hasRole(st.user, READERS) ? ['events', 'incidents'] : ['events'];
 }
 
 // The live board, from the "incidents" topic: a snapshot of every open
@@ -745,9 +728,9 @@ export function startConsole({ map, user, send }) {
   st.map = map;
   st.threshold = alarmThresholdS();
   map.onIncidentClick = (id) => selectIncident(id);
-  map.onUseLocation = hasRole(CALL_TAKERS) ? (p) => setCallLocation(p) : null;
-  const reader = hasRole(READERS);
-  const taker = hasRole(CALL_TAKERS);
+  map.onUseLocation = hasRole(st.user, CALL_TAKERS) ? (p) => setCallLocation(p) : null;
+  const reader = hasRole(st.user, READERS);
+  const taker = hasRole(st.user, CALL_TAKERS);
   $('incident-queue-none').hidden = reader;
   $('tab-call').hidden = !taker;
   $('tab-detail').hidden = !reader;

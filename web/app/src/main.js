@@ -6,6 +6,7 @@ import { Connection, showConnectionState } from './connection.js';
 import { auth, api, signOut, resume, stillSignedIn, bindLoginForm, showLoginReason } from './auth.js';
 import { t, tName, setLang, currentLang, applyTranslations, formatTime } from './i18n.js';
 import { CityMap, mapState } from './map.js';
+import { $ } from './dom.js';
 import { initCoverage, startCoverage, stopCoverage, relabelCoverage, coverageCount } from './coverage.js';
 import { initPipes, startPipes, stopPipes, pipesEvent, pipesReconnected, relabelPipes } from './pipes.js';
 import {
@@ -17,7 +18,6 @@ import {
 } from './units.js';
 
 const FEED_MAX = 200;
-const $ = (id) => document.getElementById(id);
 
 function entryItem(entry) {
   const li = document.createElement('li');

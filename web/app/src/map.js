@@ -7,7 +7,8 @@
 // (a symbol per kind, ringed in the colour of the unit's primary status,
 // with an arrow for its heading), the track of the selected unit and the
 // road routes of the units recommended for the selected incident. The
-// field page draws a small map of its own (RouteMap) from the same tiles.
+// field page draws a small map of its own (RouteMap) from the same tiles,
+// as the crew page does (IsolationMap, pipesmap.js): both SmallCityMaps.
 import 'ol/ol.css';
 import Map from 'ol/Map.js';
 import View from 'ol/View.js';
@@ -764,14 +765,15 @@ export class CityMap {
   }
 }
 
-// The field page's small map: the city's tiles, the route from the unit to
-// its incident, a dot at each end; the view fits the route.
-export class RouteMap {
-  constructor(target) {
+// A page's small map of the city's own tiles (the field page's route, the
+// crew page's isolation): a subclass gives the layers drawn over the tiles
+// (overlays()) and show(what), called again with what was last shown once
+// the map is up (this.pending).
+export class SmallCityMap {
+  constructor(target, { maxZoom }) {
     this.target = target;
+    this.maxZoom = maxZoom;
     this.map = null;
-    this.source = new VectorSource();
-    this.ends = new VectorSource();
     this.pending = null;
   }
 
@@ -779,22 +781,15 @@ export class RouteMap {
   async start() {
     const res = await api('/api/v1/city');
     const city = res.ok ? await res.json() : { loaded: false };
-    if (!city.loaded) return false;
+    if (!city.loaded || !this.target) return false;
     const extent = transformExtent(city.bbox, 'EPSG:4326', 'EPSG:3857');
-    const endStyle = (f) => new Style({
-      image: new Circle({
-        radius: f.get('end') === 'to' ? 8 : 6,
-        fill: new Fill({ color: f.get('end') === 'to' ? '#f85149' : '#58a6ff' }),
-        stroke: new Stroke({ color: '#ffffff', width: 2 }),
-      }),
-      zIndex: 10,
-    });
     this.map = new Map({
       target: this.target,
-      layers: [cityTileLayer(city), new VectorLayer({ source: this.source, style: routeStyle, zIndex: 5 }),
-        new VectorLayer({ source: this.ends, style: endStyle, zIndex: 10 })],
+      layers: [cityTileLayer(city), ...this.overlays()],
       controls: defaultControls({ attributionOptions: { collapsible: true, collapsed: true }, rotate: false }),
-      view: new View({ center: fromLonLat(city.center), zoom: 15, minZoom: 11, maxZoom: 19, extent, constrainOnlyCenter: true }),
+      view: new View({
+        center: fromLonLat(city.center), zoom: 15, minZoom: 11, maxZoom: this.maxZoom, extent, constrainOnlyCenter: true,
+      }),
     });
     if (this.pending) this.show(this.pending);
     return true;
@@ -803,6 +798,30 @@ export class RouteMap {
   stop() {
     if (this.map) this.map.setTarget(null);
     this.map = null;
+  }
+}
+
+const endStyle = (f) => new Style({
+  image: new Circle({
+    radius: f.get('end') === 'to' ? 8 : 6,
+    fill: new Fill({ color: f.get('end') === 'to' ? '#f85149' : '#58a6ff' }),
+    stroke: new Stroke({ color: '#ffffff', width: 2 }),
+  }),
+  zIndex: 10,
+});
+
+// The field page's small map: the city's tiles, the route from the unit to
+// its incident, a dot at each end; the view fits the route.
+export class RouteMap extends SmallCityMap {
+  constructor(target) {
+    super(target, { maxZoom: 19 });
+    this.source = new VectorSource();
+    this.ends = new VectorSource();
+  }
+
+  overlays() {
+    return [new VectorLayer({ source: this.source, style: routeStyle, zIndex: 5 }),
+      new VectorLayer({ source: this.ends, style: endStyle, zIndex: 10 })];
   }
 
   // { coordinates: [[lon, lat]…], from: [lon, lat], to: [lon, lat] }, or null.

@@ -11,9 +11,12 @@
 // pipes.valve) reads it again and redraws, so a valve the crew could not
 // close grows the area on screen without a reload.
 import { toLonLat, fromLonLat } from 'ol/proj.js';
-import { api } from './auth.js';
+import { hasRole } from './auth.js';
+import { $, el, showError } from './dom.js';
+import { call, postJson, errorText, listReader } from './request.js';
 import { t, tf, tName, formatDistance } from './i18n.js';
 import { NetworkLayer, IsolationLayer } from './pipesmap.js';
+import { lonlatText, cannotText, partTag, showAnswer } from './isolation.js';
 import { showTab } from './incidents.js';
 
 const READERS = ['dispatcher', 'supervisor', 'crew', 'leader'];
@@ -21,15 +24,6 @@ const ISOLATORS = ['dispatcher', 'supervisor', 'crew'];
 const APPROVERS = ['supervisor', 'leader'];
 const OPEN = new Set(['proposed', 'planned', 'active']);
 const LIST_DEBOUNCE_MS = 250;
-
-const $ = (id) => document.getElementById(id);
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 const st = {
   running: false,
@@ -46,41 +40,9 @@ const st = {
   order: null, // its repair order, as last read (or null)
   seq: 0, // reads of the shown isolation: only the newest is drawn
   list: [], // open isolations (summaries)
-  listSeq: 0,
-  listTimer: null,
   actionError: null,
 };
 
-function hasRole(list) {
-  const roles = (st.user && st.user.roles ? st.user.roles : '').split(',');
-  return roles.some((r) => list.includes(r));
-}
-
-function errorText(body, res) {
-  return (body && body.error && body.error.message) || (res ? String(res.status) : t('auth.unreachable'));
-}
-
-async function call(path, init) {
-  try {
-    const res = await api(path, init);
-    const body = await res.json().catch(() => null);
-    return { res, body };
-  } catch {
-    return { res: null, body: null };
-  }
-}
-
-const postJson = (path, data) => call(path, {
-  method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(data || {}),
-});
-
-function showError(id, text) {
-  const p = $(id);
-  p.hidden = !text;
-  p.textContent = text || '';
-}
-
-const lonlatText = (p) => (p ? `${p[1].toFixed(5)}, ${p[0].toFixed(5)}` : '—');
 const netName = (name) => {
   const n = st.networks.find((x) => x.name === name);
   return n ? `${name} (${tName('utility', n.utility)})` : name;
@@ -166,7 +128,7 @@ async function isolate({ lon, lat, network }) {
   arm(false);
   showTab('pipes');
   show(r.body.isolation.id, { data: r.body.isolation });
-  loadList();
+  openList.load();
 }
 
 // ---- the shown isolation ----
@@ -251,10 +213,16 @@ function cannotItem(v) {
   li.dataset.valve = v.id;
   li.dataset.failed = String(Boolean(v.failed));
   li.append(el('span', 'vid', v.id), el('span', 'pos', lonlatText(v.position)),
-    el('span', 'vstate bad', t(v.failed ? 'iso.valve_failed' : 'iso.valve_inoperable')));
+    el('span', 'vstate bad', cannotText(v)));
   if (v.position) li.addEventListener('click', () => centre(v.position));
   return li;
 }
+
+// Where the panel shows the parts of the answer the crew's page shows too.
+const ANSWER_IDS = {
+  isolated: 'iso-isolated', dry: 'iso-dry', warn: 'iso-warn', valvesTitle: 'iso-valves-title', valves: 'iso-valves',
+  valvesNote: 'iso-valves-note', cannotBox: 'iso-cannot-box', cannot: 'iso-cannot', customers: 'iso-customers',
+};
 
 function render() {
   const view = $('iso-view');
@@ -293,45 +261,11 @@ function render() {
   $('iso-incident').hidden = !hasIncident;
   $('iso-incident').textContent = iso.incident || '';
 
-  const isolated = $('iso-isolated');
-  const dry = $('iso-dry');
-  const warn = $('iso-warn');
-  if (a) {
-    isolated.dataset.count = String(a.isolated.links.length);
-    isolated.dataset.length = String(a.isolated.length_m);
-    isolated.textContent = tf('iso.isolated', {
-      n: a.isolated.links.length, length: formatDistance(a.isolated.length_m), volume: Number(a.isolated.volume_m3).toFixed(1),
-    });
-    dry.dataset.count = String(a.dry.links.length);
-    dry.textContent = tf('iso.dry', { n: a.dry.links.length, length: formatDistance(a.dry.length_m) });
-    warn.hidden = !a.no_source;
-    warn.textContent = a.no_source ? t('iso.no_source') : '';
-  } else {
-    isolated.dataset.count = '';
-    isolated.textContent = '';
-    dry.dataset.count = '';
-    dry.textContent = '';
-    warn.hidden = false;
-    warn.textContent = t('iso.no_answer');
-  }
-
-  const valves = (a && a.valves) || [];
-  $('iso-valves-title').textContent = tf('iso.valves', { n: valves.length });
-  $('iso-valves').replaceChildren(...valves.map(valveItem));
-  const note = $('iso-valves-note');
-  const already = (a && a.already_closed) || [];
-  note.hidden = valves.length > 0 && already.length === 0;
-  note.textContent = [valves.length ? '' : t('iso.valves_none'), already.length ? tf('iso.already_closed', { n: already.length }) : '']
-    .filter(Boolean).join(' · ');
-  const cannot = (a && a.cannot_close) || [];
-  $('iso-cannot-box').hidden = cannot.length === 0;
-  $('iso-cannot-title').textContent = tf('iso.cannot', { n: cannot.length });
-  $('iso-cannot').replaceChildren(...cannot.map(cannotItem));
+  showAnswer(ANSWER_IDS, iso, { valveItem, cannotItem });
+  if (a) $('iso-isolated').dataset.length = String(a.isolated.length_m);
+  $('iso-cannot-title').textContent = tf('iso.cannot', { n: ((a && a.cannot_close) || []).length });
 
   const c = a && a.customers;
-  const cust = $('iso-customers');
-  cust.dataset.count = c ? String(c.count) : '';
-  cust.textContent = c ? tf('iso.customers_line', { n: c.count, units: c.units, p: c.priority }) : '';
   $('iso-kinds').replaceChildren(...Object.entries((c && c.by_kind) || {})
     .sort((x, y) => y[1] - x[1])
     .map(([kind, n]) => {
@@ -346,8 +280,7 @@ function render() {
     const li = el('li', 'customer');
     li.dataset.id = p.id;
     li.dataset.kind = p.kind;
-    li.append(el('span', 'name', p.name || p.id), el('span', 'kind', tName('ckind', p.kind)),
-      el('span', `part ${p.dry ? 'dry' : 'isolated'}`, t(p.dry ? 'iso.part.dry' : 'iso.part.isolated')));
+    li.append(el('span', 'name', p.name || p.id), el('span', 'kind', tName('ckind', p.kind)), partTag(p));
     if (p.position) li.addEventListener('click', () => centre(p.position));
     return li;
   }) : [el('li', 'empty', t('iso.priority_none'))]));
@@ -366,10 +299,10 @@ function render() {
 
   renderOrder();
   const open = OPEN.has(iso.status);
-  const mayIsolate = hasRole(ISOLATORS);
+  const mayIsolate = hasRole(st.user, ISOLATORS);
   $('iso-create-order').hidden = !(open && mayIsolate && !(st.order && !['closed', 'cancelled'].includes(st.order.status)));
   $('iso-cancel').hidden = !(open && mayIsolate);
-  $('iso-approve').hidden = !(st.order && st.order.awaiting_approval && hasRole(APPROVERS));
+  $('iso-approve').hidden = !(st.order && st.order.awaiting_approval && hasRole(st.user, APPROVERS));
   showError('iso-action-error', st.actionError);
   markList();
 }
@@ -414,7 +347,7 @@ async function action(button, path, data, after) {
   }
   if (after) after(r.body);
   refresh();
-  loadList();
+  openList.load();
 }
 
 function createOrder() {
@@ -444,18 +377,12 @@ function cancelIsolation() {
 
 // ---- the open isolations ----
 
-function scheduleList() {
-  clearTimeout(st.listTimer);
-  st.listTimer = setTimeout(loadList, LIST_DEBOUNCE_MS);
-}
+const openList = listReader({
+  path: '/api/v1/pipes/isolations', wait: LIST_DEBOUNCE_MS, epoch: () => st.epoch, done: isolationsRead,
+});
 
-async function loadList() {
-  clearTimeout(st.listTimer);
-  st.listTimer = null;
-  const seq = ++st.listSeq;
-  const epoch = st.epoch;
-  const r = await call('/api/v1/pipes/isolations');
-  if (epoch !== st.epoch || seq !== st.listSeq || !r.res || !r.res.ok || !r.body) return;
+function isolationsRead(r) {
+  if (!r.res || !r.res.ok || !r.body) return;
   st.list = r.body.isolations || [];
   renderList();
 }
@@ -501,13 +428,13 @@ export function pipesEvent(ev) {
     return;
   }
   if (type.startsWith('pipes.isolation.')) {
-    scheduleList();
+    openList.schedule();
     // Its own change, or another isolation of its network (conflicts).
     if (st.shown !== null && (ev.subject === `isolation/${st.shown}` || (st.data && d.network === st.data.network))) refresh();
     return;
   }
   if (type.startsWith('repair.')) {
-    scheduleList();
+    openList.schedule();
     const orderId = Number((/^repair-order\/(\d+)$/.exec(ev.subject || '') || [])[1]);
     if (st.shown !== null && (d.isolation === st.shown || (st.data && st.data.order === orderId))) refresh();
   }
@@ -516,7 +443,7 @@ export function pipesEvent(ev) {
 // After the WebSocket reconnected: what may have changed meanwhile.
 export function pipesReconnected() {
   if (!st.running) return;
-  loadList();
+  openList.load();
   if (st.shown !== null) refresh();
 }
 
@@ -540,7 +467,7 @@ export async function startPipes({ map, user }) {
   const epoch = st.epoch;
   $('pipes-ctl').hidden = true;
   $('tab-pipes').hidden = true;
-  if (!hasRole(READERS)) return;
+  if (!hasRole(st.user, READERS)) return;
   const r = await call('/api/v1/pipes/networks');
   if (epoch !== st.epoch) return;
   st.networks = (r.res && r.res.ok && r.body && r.body.networks) || [];
@@ -559,11 +486,11 @@ export async function startPipes({ map, user }) {
   }));
   $('pipes-ctl').hidden = false;
   $('tab-pipes').hidden = false;
-  $('iso-arm').hidden = !hasRole(ISOLATORS);
-  select.hidden = !hasRole(ISOLATORS);
+  $('iso-arm').hidden = !hasRole(st.user, ISOLATORS);
+  select.hidden = !hasRole(st.user, ISOLATORS);
   if ($('pipes-on').checked) switched();
   render();
-  loadList();
+  openList.load();
   // For the tests: what the map draws, and where a place is on screen.
   window.citycmdPipes = {
     drawn: () => (st.iso ? st.iso.drawn() : null),
@@ -576,7 +503,7 @@ export async function startPipes({ map, user }) {
 export function stopPipes() {
   st.running = false;
   st.epoch += 1;
-  clearTimeout(st.listTimer);
+  openList.cancel();
   arm(false);
   if (st.map) {
     if (st.map.map && st.net) st.map.map.removeLayer(st.net.layer);

@@ -5,19 +5,16 @@
 // supply dashed orange, the valves to close as numbered markers in the
 // crew's order (green once reported closed), the valves that failed as red
 // crosses, and the priority customers cut off as magenta diamonds.
-import Map from 'ol/Map.js';
-import View from 'ol/View.js';
 import VectorLayer from 'ol/layer/Vector.js';
 import VectorSource from 'ol/source/Vector.js';
 import Feature from 'ol/Feature.js';
 import Point from 'ol/geom/Point.js';
 import MultiLineString from 'ol/geom/MultiLineString.js';
 import GeoJSON from 'ol/format/GeoJSON.js';
-import { defaults as defaultControls } from 'ol/control/defaults.js';
-import { fromLonLat, transformExtent } from 'ol/proj.js';
+import { fromLonLat } from 'ol/proj.js';
 import { Style, Fill, Stroke, Text, Circle, RegularShape } from 'ol/style.js';
 import { api } from './auth.js';
-import { cityTileLayer } from './map.js';
+import { SmallCityMap } from './map.js';
 
 export const UTILITY_COLORS = { water: '#3b9eff', gas: '#f5a524' };
 export const VALVE_COLORS = { open: '#2ea043', closed: '#f85149', inoperable: '#8b949e' };
@@ -234,33 +231,15 @@ export class IsolationLayer {
 
 // The crew page's small map: the city's tiles and one isolation; the view
 // fits the isolation when it is first shown (not on every update).
-export class IsolationMap {
+export class IsolationMap extends SmallCityMap {
   constructor(target) {
-    this.target = target;
-    this.map = null;
+    super(target, { maxZoom: 20 });
     this.iso = new IsolationLayer();
-    this.pending = null;
     this.fitted = null; // the isolation id the view was fitted to
   }
 
-  async start() {
-    const res = await api('/api/v1/city');
-    const city = res.ok ? await res.json() : { loaded: false };
-    if (!city.loaded || !this.target) return false;
-    const extent = transformExtent(city.bbox, 'EPSG:4326', 'EPSG:3857');
-    this.map = new Map({
-      target: this.target,
-      layers: [cityTileLayer(city), this.iso.layer],
-      controls: defaultControls({ attributionOptions: { collapsible: true, collapsed: true }, rotate: false }),
-      view: new View({ center: fromLonLat(city.center), zoom: 15, minZoom: 11, maxZoom: 20, extent, constrainOnlyCenter: true }),
-    });
-    if (this.pending) this.show(this.pending);
-    return true;
-  }
-
-  stop() {
-    if (this.map) this.map.setTarget(null);
-    this.map = null;
+  overlays() {
+    return [this.iso.layer];
   }
 
   show(iso) {

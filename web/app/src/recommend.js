@@ -13,21 +13,13 @@
 // can bring many; and the server pushes a new one as units move (the
 // WebSocket message "recommendations", followed while it is selected). Answers that arrive after another incident was selected
 // (or after sign-out) are dropped.
-import { api } from './auth.js';
+import { api, hasRole } from './auth.js';
+import { $, el } from './dom.js';
 import { t, tf, tName, formatDuration, formatDistance } from './i18n.js';
 
 const REFRESH_MIN_MS = 2000;
 const DISPATCHERS = ['dispatcher', 'supervisor']; // incidents.update: who may send
 const MOVED_M = 50; // an assigned unit's route is asked again when it moved farther
-
-const $ = (id) => document.getElementById(id);
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 const st = {
   running: false,
@@ -47,11 +39,6 @@ const st = {
   timer: null,
   lastLoad: 0,
 };
-
-function hasRole(list) {
-  const roles = (st.user && st.user.roles ? st.user.roles : '').split(',');
-  return roles.some((r) => list.includes(r));
-}
 
 function callSign(id) {
   const u = st.known.get(id);
@@ -393,7 +380,7 @@ async function send(what, ids) {
 // before are gone.
 export function showRecommendations(id) {
   if (!st.running) return;
-  const next = id && hasRole(DISPATCHERS) ? id : null;
+  const next = id && hasRole(st.user, DISPATCHERS) ? id : null;
   if (next === st.incident) {
     if (next && st.state === 'error') load();
     return;

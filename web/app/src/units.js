@@ -8,7 +8,8 @@
 // the unit.* events of the feed keep those up to date. A click on a unit
 // centres the map on it and draws its track of the last hour; a second
 // click, or another unit, clears it.
-import { api } from './auth.js';
+import { api, hasRole } from './auth.js';
+import { $, el, setText } from './dom.js';
 import { t, tf, tName } from './i18n.js';
 import { unitKind, primaryColor } from './map.js';
 import { showTab } from './incidents.js';
@@ -16,19 +17,6 @@ import { showTab } from './incidents.js';
 const READERS = ['call_taker', 'dispatcher', 'supervisor', 'field_unit', 'crew', 'leader'];
 const PRIMARIES = ['available', 'conditionally_available', 'not_available'];
 const AGE_TICK_MS = 1000;
-
-const $ = (id) => document.getElementById(id);
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function setText(node, text) {
-  if (node.textContent !== text) node.textContent = text;
-}
 
 const st = {
   running: false,
@@ -50,18 +38,13 @@ const st = {
   timer: null,
 };
 
-function hasRole(list) {
-  const roles = (st.user && st.user.roles ? st.user.roles : '').split(',');
-  return roles.some((r) => list.includes(r));
-}
-
 // The server's rule for reading a unit (command-centre staff read all;
 // others their own agency's, and a leader those of the agencies led).
 function mayReadAgency(agency) {
   const u = st.user;
-  if (!u || !hasRole(READERS)) return false;
+  if (!u || !hasRole(st.user, READERS)) return false;
   if (u.agency === 'command' || u.agency === agency) return true;
-  if (!hasRole(['leader']) || !u.leads) return false;
+  if (!hasRole(st.user, ['leader']) || !u.leads) return false;
   return u.leads === '*' || u.leads.split(',').includes(agency);
 }
 
@@ -415,7 +398,7 @@ export function startUnits({ map, user }) {
   st.running = true;
   st.user = user;
   st.map = map;
-  const reader = hasRole(READERS);
+  const reader = hasRole(st.user, READERS);
   $('tab-units').hidden = !reader;
   map.onUnitClick = (id) => {
     showTab('units');
