@@ -46,6 +46,13 @@ struct gis_pipenet {
     GArray *seg_cust;           /* int: customers per segment (CSR) */
     int *seg_cust_off;          /* nseg + 1 */
     unsigned char *link_valved; /* per link: bit0 a valve at the from end, bit1 at the to end */
+    GArray *seg_elem;           /* int: elements (nodes, then nodes + links) per segment (CSR) */
+    int *seg_elem_off;          /* nseg + 1 */
+    /* Supply with the valves as they are: hops from the nearest source
+     * segment over valves that are not closed (INT_MAX: none), cached until
+     * a valve or the network changes. */
+    int *base_dist;
+    int base_valid, base_any;
 
     /* spatial grid over link pieces */
     double gx0, gy0, gcell; /* origin and cell size in network units */
@@ -58,6 +65,7 @@ struct gis_pipenet {
     int *mark2; /* per segment */
     int stamp;
     GArray *queue;
+    GArray *heap; /* guint64: priority << 32 | segment */
 };
 
 /* Returns code, with *err (g_free) formatted when err is not NULL. */

@@ -8,15 +8,19 @@
  *      bounding valve that cannot close (inoperable, or failed in this
  *      query). The segments reached are shut off; the closable valves on
  *      their boundary are the ones to close, the closed ones need nothing.
- *   2. A second search from every segment holding a source, across valves
- *      that stay open, never entering a shut-off segment, finds what still
- *      has supply. A segment that had supply before (valves as they are)
- *      and has none now is dry: the unintended isolation. The "before"
- *      reach is cached until a valve changes.
+ *   2. Supply before the closures (hops from the nearest source segment,
+ *      valves as they are) is cached until a valve or the network changes.
+ *      After the closures only segments next to the shut-off area can lose
+ *      supply first: from each, a best-first search towards the sources
+ *      (by those hops), never entering the shut-off area, stops at the
+ *      first source or supplied segment; one that runs out has found a dry
+ *      part (the unintended isolation) and lists it. With other work's
+ *      closures given, both are plain walks of the whole segment graph.
  *   3. Totals come from the per-segment sums; customers from the
  *      per-segment lists.
- * Each step is linear in the segments and valves it touches; step 2 is
- * linear in the segment graph, which is what bounds a query.
+ * Each step is linear in the segments and valves it touches, so a query
+ * costs what its answer holds plus the way to a source
+ * (docs/BENCHMARKS.md), not what the network holds.
  *
  * Several queries at once (planned works overlapping in time) are the same
  * search with every query's seed and closures together.
@@ -28,6 +32,7 @@
 #include "pipes_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { EFF_OPEN, EFF_CLOSED, EFF_STUCK };
@@ -119,21 +124,77 @@ static int reach(gis_pipenet *n, const iso_ctx *c, int avoid_stamp, int stamp)
     return any;
 }
 
+/* Stamps mark segments per query; a query takes at most a few. */
 static int next_stamp(gis_pipenet *n)
 {
-    if (++n->stamp == INT_MAX) { /* wrap: clear the marks once */
-        memset(n->mark, 0, n->nseg * sizeof *n->mark);
-        memset(n->mark2, 0, n->nseg * sizeof *n->mark2);
-        n->stamp = 1;
-    }
-    return n->stamp;
+    return ++n->stamp;
+}
+
+/* Clears the marks before the stamps could wrap (once in ~500 million queries). */
+static void stamps_room(gis_pipenet *n)
+{
+    if (n->stamp < INT_MAX - 16)
+        return;
+    memset(n->mark, 0, n->nseg * sizeof *n->mark);
+    memset(n->mark2, 0, n->nseg * sizeof *n->mark2);
+    n->stamp = 0;
 }
 
 /* Orders r->close: feeding valves first, nearest next within each group. */
+/* Beyond this many valves the nearest-next walk (quadratic) gives way to
+ * a walk along a Z-order curve: a few hundred valves is a whole district
+ * shut; more is a network whose valves cannot contain a burst. */
+#define ORDER_NEAREST_MAX 256
+
+typedef struct {
+    guint64 key; /* feeds first, then the Z-order of the position */
+    int valve;
+} zkey;
+
+static gint zkey_cmp(gconstpointer a, gconstpointer b)
+{
+    const zkey *x = a, *y = b;
+    return x->key < y->key ? -1 : x->key > y->key ? 1 : x->valve - y->valve;
+}
+
+static guint64 spread(guint32 v)
+{
+    guint64 x = v;
+    x = (x | x << 16) & 0x0000ffff0000ffffull;
+    x = (x | x << 8) & 0x00ff00ff00ff00ffull;
+    x = (x | x << 4) & 0x0f0f0f0f0f0f0f0full;
+    x = (x | x << 2) & 0x3333333333333333ull;
+    return (x | x << 1) & 0x5555555555555555ull;
+}
+
+static void order_zcurve(const gis_pipenet *n, const unsigned char *feeds, GArray *close)
+{
+    double b[4];
+    gis_pipenet_bbox(n, b);
+    double w = fmax(b[2] - b[0], 1e-12), h = fmax(b[3] - b[1], 1e-12);
+    zkey *k = g_new(zkey, close->len + 1);
+    for (guint i = 0; i < close->len; i++) {
+        const gis_pipe_valve *va =
+            &g_array_index(n->valves, gis_pipe_valve, g_array_index(close, int, i));
+        guint32 zx = (guint32)(fmin(fmax((va->x - b[0]) / w, 0), 1) * 1073741823.0);
+        guint32 zy = (guint32)(fmin(fmax((va->y - b[1]) / h, 0), 1) * 1073741823.0);
+        k[i].key = (guint64)!feeds[i] << 62 | spread(zx) | spread(zy) << 1;
+        k[i].valve = g_array_index(close, int, i);
+    }
+    qsort(k, close->len, sizeof *k, zkey_cmp);
+    for (guint i = 0; i < close->len; i++)
+        g_array_index(close, int, i) = k[i].valve;
+    g_free(k);
+}
+
 static void order_valves(const gis_pipenet *n, const unsigned char *feeds, double x, double y,
                          GArray *close)
 {
     guint m = close->len;
+    if (m > ORDER_NEAREST_MAX) {
+        order_zcurve(n, feeds, close);
+        return;
+    }
     int *v = g_memdup2(close->data, m * sizeof(int));
     unsigned char *done = g_new0(unsigned char, m);
     g_array_set_size(close, 0);
@@ -145,7 +206,8 @@ static void order_valves(const gis_pipenet *n, const unsigned char *feeds, doubl
                 if (done[i] || feeds[i] != pass)
                     continue;
                 const gis_pipe_valve *va = &g_array_index(n->valves, gis_pipe_valve, v[i]);
-                double d = gis_pipenet_distance(n, x, y, va->x, va->y);
+                double dx = (va->x - x) * n->kx, dy = (va->y - y) * n->ky;
+                double d = dx * dx + dy * dy; /* squared: only compared */
                 if (d < bd || (d == bd && best >= 0 && v[i] < v[best]))
                     bd = d, best = (int)i;
             }
@@ -194,6 +256,124 @@ static void add_totals(const pipes__seg_total *t, gis_iso_result *r, int dry)
     r->priority_customers += t->priority;
 }
 
+/* The cached supply with the valves as they are: hops from the nearest
+ * source segment across valves that are not closed (pipes_internal.h). */
+static int baseline(gis_pipenet *n)
+{
+    if (n->base_valid)
+        return n->base_any;
+    GArray *q = n->queue;
+    g_array_set_size(q, 0);
+    n->base_any = 0;
+    for (size_t s = 0; s < n->nseg; s++) {
+        n->base_dist[s] = INT_MAX;
+        if (n->tot[s].has_source) {
+            int si = (int)s;
+            n->base_dist[s] = 0;
+            n->base_any = 1;
+            g_array_append_val(q, si);
+        }
+    }
+    for (guint h = 0; h < q->len; h++) {
+        int s = g_array_index(q, int, h);
+        SEG_VALVES(n, s)
+        {
+            if (g_array_index(n->valves, gis_pipe_valve, v).state == GIS_VALVE_CLOSED)
+                continue;
+            int o = valve_other(n, v, s);
+            if (n->base_dist[o] != INT_MAX)
+                continue;
+            n->base_dist[o] = n->base_dist[s] + 1;
+            g_array_append_val(q, o);
+        }
+    }
+    n->base_valid = 1;
+    return n->base_any;
+}
+
+static void heap_push(GArray *h, guint64 key)
+{
+    g_array_append_val(h, key);
+    guint i = h->len - 1;
+    guint64 *a = (guint64 *)h->data;
+    while (i > 0 && a[(i - 1) / 2] > a[i]) {
+        guint64 t = a[i];
+        a[i] = a[(i - 1) / 2], a[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+static guint64 heap_pop(GArray *h)
+{
+    guint64 *a = (guint64 *)h->data, top = a[0];
+    a[0] = a[h->len - 1];
+    g_array_set_size(h, h->len - 1);
+    a = (guint64 *)h->data;
+    for (guint i = 0;;) {
+        guint l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->len && a[l] < a[m])
+            m = l;
+        if (r < h->len && a[r] < a[m])
+            m = r;
+        if (m == i)
+            break;
+        guint64 t = a[i];
+        a[i] = a[m], a[m] = t;
+        i = m;
+    }
+    return top;
+}
+
+/* After the closures, is segment o (outside the shut-off area, supplied
+ * before) still supplied? A best-first search from o towards the sources
+ * (by the cached hops) that never enters the shut-off area: everything it
+ * explores is connected to o, so all of it is supplied when it meets a
+ * source or a segment already known to be supplied, and all of it is dry
+ * when it runs out. Marks the explored segments in mark2 with sup (supplied)
+ * or dry, and lists the dry ones. Costs what it explores: the way to a
+ * source, or the dry part itself. */
+static void classify(gis_pipenet *n, const iso_ctx *c, int o, int sup, int dry, gis_iso_result *r)
+{
+    GArray *seen = n->queue, *h = n->heap;
+    g_array_set_size(seen, 0);
+    g_array_set_size(h, 0);
+    int explore = dry - 1; /* a third stamp: explored by this search, not yet classified */
+    n->mark2[o] = explore;
+    g_array_append_val(seen, o);
+    heap_push(h, (guint64)(guint)n->base_dist[o] << 32 | (guint)o);
+    int found = 0;
+    while (h->len && !found) {
+        int s = (int)(heap_pop(h) & 0xffffffffu);
+        if (n->tot[s].has_source) {
+            found = 1;
+            break;
+        }
+        SEG_VALVES(n, s)
+        {
+            if (eff_state(n, c, v) == EFF_CLOSED)
+                continue;
+            int x = valve_other(n, v, s);
+            if (n->mark[x] == c->iso_stamp || n->mark2[x] == explore)
+                continue;
+            if (n->mark2[x] == sup) {
+                found = 1;
+                break;
+            }
+            n->mark2[x] = explore;
+            g_array_append_val(seen, x);
+            heap_push(h, (guint64)(guint)n->base_dist[x] << 32 | (guint)x);
+        }
+    }
+    for (guint k = 0; k < seen->len; k++) {
+        int s = g_array_index(seen, int, k);
+        n->mark2[s] = found ? sup : dry;
+        if (!found) {
+            g_array_append_val(r->dry, s);
+            add_totals(&n->tot[s], r, 1);
+        }
+    }
+}
+
 int gis_pipes_isolate_many(gis_pipenet *n, const gis_iso_query *qs, size_t nq, gis_iso_result *r)
 {
     result_init(r);
@@ -205,6 +385,7 @@ int gis_pipes_isolate_many(gis_pipenet *n, const gis_iso_query *qs, size_t nq, g
         if (n->seg[n->nodes->len + (size_t)qs[i].link] < 0)
             return CORE_EINVAL;
     }
+    stamps_room(n);
     iso_ctx c = {g_new0(unsigned char, n->valves->len + 1), 0, 0};
     for (size_t i = 0; i < nq; i++) {
         for (size_t k = 0; k < qs[i].n_failed; k++)
@@ -214,12 +395,21 @@ int gis_pipes_isolate_many(gis_pipenet *n, const gis_iso_query *qs, size_t nq, g
             if (qs[i].closed[k] >= 0 && (guint)qs[i].closed[k] < n->valves->len)
                 c.vflag[qs[i].closed[k]] |= 2;
     }
-    /* Before: supply with the valves as they are (and other work's closures). */
-    int before = next_stamp(n);
-    int any_source = reach(n, &c, 0, before);
-    unsigned char *had = g_new0(unsigned char, n->nseg + 1);
-    for (size_t s = 0; s < n->nseg; s++)
-        had[s] = n->mark2[s] == before;
+    /* Before: supply with the valves as they are; with other work's
+     * closures, a walk of the whole segment graph. */
+    int extra = 0;
+    for (size_t i = 0; i < nq; i++)
+        extra |= qs[i].n_closed > 0;
+    int before = next_stamp(n), any_source;
+    unsigned char *had = NULL;
+    if (extra) {
+        any_source = reach(n, &c, 0, before);
+        had = g_new0(unsigned char, n->nseg + 1);
+        for (size_t s = 0; s < n->nseg; s++)
+            had[s] = n->mark2[s] == before;
+    } else {
+        any_source = baseline(n);
+    }
 
     c.iso_stamp = next_stamp(n);
     for (size_t i = 0; i < nq; i++)
@@ -242,15 +432,34 @@ int gis_pipes_isolate_many(gis_pipenet *n, const gis_iso_query *qs, size_t nq, g
         }
     }
     /* After: what the closures leave with supply. */
-    int after = next_stamp(n);
-    reach(n, &c, c.iso_stamp, after);
     r->no_source = !any_source;
-    for (size_t s = 0; any_source && s < n->nseg; s++)
-        if (had[s] && n->mark2[s] != after && n->mark[s] != c.iso_stamp) {
-            int si = (int)s;
-            g_array_append_val(r->dry, si);
-            add_totals(&n->tot[s], r, 1);
+    int after;
+    if (extra) {
+        after = next_stamp(n);
+        reach(n, &c, c.iso_stamp, after);
+        for (size_t s = 0; any_source && s < n->nseg; s++)
+            if (had[s] && n->mark2[s] != after && n->mark[s] != c.iso_stamp) {
+                int si = (int)s;
+                g_array_append_val(r->dry, si);
+                add_totals(&n->tot[s], r, 1);
+            }
+    } else {
+        /* Only segments next to the shut-off area can lose supply first;
+         * the rest of what goes dry is found from them. */
+        next_stamp(n); /* the search's own stamp */
+        int dry = next_stamp(n);
+        after = next_stamp(n);
+        for (guint i = 0; any_source && i < r->isolated->len; i++) {
+            int s = g_array_index(r->isolated, int, i);
+            SEG_VALVES(n, s)
+            {
+                int o = valve_other(n, v, s);
+                if (n->mark[o] != c.iso_stamp && n->base_dist[o] != INT_MAX &&
+                    n->mark2[o] != after && n->mark2[o] != dry)
+                    classify(n, &c, o, after, dry, r);
+            }
         }
+    }
     unsigned char *feeds = g_new0(unsigned char, r->close->len + 1);
     for (guint i = 0; i < r->close->len; i++) {
         int v = g_array_index(r->close, int, i);
@@ -292,33 +501,32 @@ static json_t *valve_json(const gis_pipenet *n, int v)
                      gis_valve_state_name(va->state), "position", point(va->x, va->y));
 }
 
-/* The ids of nodes and links in the marked segments, and their lines. */
+/* The ids of the nodes and links of some segments, and their lines. */
 static json_t *part_json(const gis_pipenet *n, const GArray *segs, int detail)
 {
-    unsigned char *in = g_new0(unsigned char, n->nseg + 1);
-    for (guint i = 0; i < segs->len; i++)
-        in[g_array_index(segs, int, i)] = 1;
     json_t *nodes = json_array(), *links = json_array(), *lines = json_array();
-    size_t nn = n->nodes->len;
-    for (size_t i = 0; segs->len && i < nn; i++)
-        if (in[n->seg[i]])
-            json_array_append_new(nodes, json_string(g_array_index(n->nodes, gis_pipe_node, i).id));
-    for (size_t j = 0; segs->len && j < n->links->len; j++) {
-        if (n->seg[nn + j] < 0 || !in[n->seg[nn + j]])
-            continue;
-        const gis_pipe_link *l = &g_array_index(n->links, gis_pipe_link, j);
-        json_array_append_new(links, json_string(l->id));
-        if (!detail)
-            continue;
-        json_t *line = json_array();
-        for (size_t k = 0; k < l->nvert; k++)
-            json_array_append_new(line, point(l->xy[2 * k], l->xy[2 * k + 1]));
-        json_array_append_new(lines, line);
-    }
     json_t *segments = json_array();
-    for (guint i = 0; i < segs->len; i++)
-        json_array_append_new(segments, json_integer(g_array_index(segs, int, i)));
-    g_free(in);
+    int nn = (int)n->nodes->len;
+    for (guint i = 0; i < segs->len; i++) {
+        int s = g_array_index(segs, int, i);
+        json_array_append_new(segments, json_integer(s));
+        for (int k = n->seg_elem_off[s]; k < n->seg_elem_off[s + 1]; k++) {
+            int e = g_array_index(n->seg_elem, int, k);
+            if (e < nn) {
+                json_array_append_new(nodes,
+                                      json_string(g_array_index(n->nodes, gis_pipe_node, e).id));
+                continue;
+            }
+            const gis_pipe_link *l = &g_array_index(n->links, gis_pipe_link, e - nn);
+            json_array_append_new(links, json_string(l->id));
+            if (!detail)
+                continue;
+            json_t *line = json_array();
+            for (size_t v = 0; v < l->nvert; v++)
+                json_array_append_new(line, point(l->xy[2 * v], l->xy[2 * v + 1]));
+            json_array_append_new(lines, line);
+        }
+    }
     json_t *o = json_pack("{s:o, s:o, s:o}", "segments", segments, "nodes", nodes, "links", links);
     if (detail)
         json_object_set_new(

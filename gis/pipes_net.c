@@ -74,6 +74,8 @@ gis_pipenet *gis_pipenet_new(const char *name, const char *utility)
     n->seg_valves = g_array_new(FALSE, FALSE, sizeof(int));
     n->seg_cust = g_array_new(FALSE, FALSE, sizeof(int));
     n->queue = g_array_new(FALSE, FALSE, sizeof(int));
+    n->heap = g_array_new(FALSE, FALSE, sizeof(guint64));
+    n->seg_elem = g_array_new(FALSE, FALSE, sizeof(int));
     n->kx = n->ky = 1;
     return n;
 }
@@ -87,6 +89,9 @@ static void free_index(gis_pipenet *n)
     g_clear_pointer(&n->link_valved, g_free);
     g_clear_pointer(&n->mark, g_free);
     g_clear_pointer(&n->mark2, g_free);
+    g_clear_pointer(&n->seg_elem_off, g_free);
+    g_clear_pointer(&n->base_dist, g_free);
+    n->base_valid = 0;
 }
 
 void gis_pipenet_free(gis_pipenet *n)
@@ -105,6 +110,8 @@ void gis_pipenet_free(gis_pipenet *n)
     g_array_free(n->seg_valves, TRUE);
     g_array_free(n->seg_cust, TRUE);
     g_array_free(n->queue, TRUE);
+    g_array_free(n->heap, TRUE);
+    g_array_free(n->seg_elem, TRUE);
     g_hash_table_destroy(n->node_ix);
     g_hash_table_destroy(n->link_ix);
     g_hash_table_destroy(n->valve_ix);
@@ -532,6 +539,10 @@ int pipes__segments(gis_pipenet *n)
     n->seg_cust_off = g_new(int, ns + 1);
     csr_fill(ckey, nc, ns, n->seg_cust_off, n->seg_cust);
     g_free(ckey);
+    n->seg_elem_off = g_new(int, ns + 1);
+    csr_fill(n->seg, ne, ns, n->seg_elem_off, n->seg_elem);
+    n->base_dist = g_new(int, ns ? ns : 1);
+    n->base_valid = 0;
     n->mark = g_new0(int, ns ? ns : 1);
     n->mark2 = g_new0(int, ns ? ns : 1);
     n->stamp = 0;
@@ -722,6 +733,7 @@ int gis_pipenet_set_valve_state(gis_pipenet *n, size_t v, gis_valve_state state)
     if (v >= n->valves->len)
         return CORE_ENOTFOUND;
     g_array_index(n->valves, gis_pipe_valve, v).state = state;
+    n->base_valid = 0;
     return 0;
 }
 
