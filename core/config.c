@@ -106,6 +106,9 @@ static const opt options[] = {
      "slow screen's data fresh"},
     {"history-days", T_INT, F(history_days), "7", 1, 3650, "DAYS",
      "how long the units' positions are kept (positions.db in --state)"},
+    {"history-interval-ms", T_INT, F(history_interval_ms), "1000", 0, 3600000, "MS",
+     "keep at most one position per unit per this much fix time (0: every accepted fix; the "
+     "live map always gets every fix)"},
     {"gps-osmand", T_STR, F(gps_osmand), NULL, 0, 0, "HOST:PORT",
      "listen for OsmAnd / Traccar Client positions over HTTP (port 5055 by convention)"},
     {"gps-gt06", T_STR, F(gps_gt06), NULL, 0, 0, "HOST:PORT",

@@ -53,6 +53,7 @@ typedef struct core_config {
     char *response_plans;
     int route_emergency_percent;
     int repair_approval_customers;
+    int history_interval_ms;
     int alarm_unassigned, alarm_arrival;
     char *gps_osmand, *gps_gt06, *gps_teltonika; /* HOST:PORT or NULL */
     int gps_idle_timeout, gps_max_connections;

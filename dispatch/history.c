@@ -34,9 +34,11 @@ struct disp_history {
     GThread *thread;
     GMutex lock;
     GCond wake;
-    GArray *queue; /* row, under lock */
-    int stopping;  /* under lock */
-    uint64_t written, dropped;
+    GArray *queue;                      /* row, under lock */
+    int stopping;                       /* under lock */
+    uint64_t written, dropped, thinned; /* thinned: loop thread only */
+    int interval_ms;
+    GHashTable *last_kept; /* unit id -> fix ms of its last kept position (loop thread) */
     int64_t last_purge_us;
 };
 
@@ -132,16 +134,24 @@ static double written_metric(void *h)
     return (double)disp_history_written(h);
 }
 
+static double thinned_metric(void *h)
+{
+    return (double)((disp_history *)h)->thinned;
+}
+
 static double dropped_metric(void *h)
 {
     return (double)disp_history_dropped(h);
 }
 
-disp_history *disp_history_new(const char *dir, int keep_days, core_loop *loop, char **err)
+disp_history *disp_history_new(const char *dir, int keep_days, int interval_ms, core_loop *loop,
+                               char **err)
 {
     disp_history *h = g_new0(disp_history, 1);
     h->path = g_build_filename(dir, "positions.db", NULL);
     h->keep_days = keep_days;
+    h->interval_ms = interval_ms;
+    h->last_kept = g_hash_table_new(g_direct_hash, g_direct_equal);
     h->loop = loop;
     g_mutex_init(&h->lock);
     g_cond_init(&h->wake);
@@ -164,6 +174,10 @@ disp_history *disp_history_new(const char *dir, int keep_days, core_loop *loop, 
     h->thread = g_thread_new("history", writer, h);
     core_gauge_fn("citycmd_history_positions_written", "Positions written to the history.", "",
                   written_metric, h);
+    core_gauge_fn(
+        "citycmd_history_positions_thinned",
+        "Accepted positions not kept: within --history-interval-ms of the unit's last kept.", "",
+        thinned_metric, h);
     core_gauge_fn("citycmd_history_positions_dropped",
                   "Positions dropped because the history's queue was full.", "", dropped_metric, h);
     return h;
@@ -183,6 +197,7 @@ void disp_history_free(disp_history *h)
     if (h->db)
         sqlite3_close(h->db);
     g_array_unref(h->queue);
+    g_hash_table_destroy(h->last_kept);
     g_mutex_clear(&h->lock);
     g_cond_clear(&h->wake);
     g_free(h->path);
@@ -191,6 +206,16 @@ void disp_history_free(disp_history *h)
 
 void disp_history_add(disp_history *h, const disp_avl_pos *p)
 {
+    if (h->interval_ms > 0) {
+        gpointer key = GSIZE_TO_POINTER((gsize)p->unit_id), last;
+        if (g_hash_table_lookup_extended(h->last_kept, key, NULL, &last) &&
+            p->fix_ms >= (int64_t)GPOINTER_TO_SIZE(last) &&
+            p->fix_ms - (int64_t)GPOINTER_TO_SIZE(last) < h->interval_ms) {
+            h->thinned++;
+            return;
+        }
+        g_hash_table_insert(h->last_kept, key, GSIZE_TO_POINTER((gsize)p->fix_ms));
+    }
     row r = {p->unit_id, p->fix_ms, p->recv_ms, p->lon, p->lat, p->speed_kmh, p->course_deg};
     g_mutex_lock(&h->lock);
     if (h->queue->len < DISP_HISTORY_QUEUE_MAX)

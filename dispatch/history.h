@@ -1,8 +1,10 @@
 /*
- * history.h — where each unit has been: every accepted position, kept for
- * --history-days in a database of its own (positions.db in the state
- * directory), queryable per unit and time range for the replay of a
- * response.
+ * history.h — where each unit has been: its accepted positions, at most one
+ * per --history-interval-ms of fix time per unit (1 s: the rate a replay
+ * needs, and a tracker reporting 50 times a second does not write 50 rows),
+ * kept for --history-days in a database of its own (positions.db in the
+ * state directory), queryable per unit and time range for the replay of a
+ * response. The live map gets every fix; only what is kept is thinned.
  *
  * The live path never waits for it: the loop thread appends to a bounded
  * queue (positions beyond DISP_HISTORY_QUEUE_MAX are dropped and counted)
@@ -26,7 +28,8 @@ typedef struct disp_history disp_history;
 
 /* Opens (creating) dir/positions.db and starts the writer thread. NULL
  * with *err (g_free) when the database cannot be opened. */
-disp_history *disp_history_new(const char *dir, int keep_days, core_loop *loop, char **err);
+disp_history *disp_history_new(const char *dir, int keep_days, int interval_ms, core_loop *loop,
+                               char **err);
 /* Writes what is queued, stops the thread, closes. NULL is fine. */
 void disp_history_free(disp_history *h);
 

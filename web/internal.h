@@ -79,6 +79,7 @@ struct web_server {
     GArray *ws_slot_map;    /* guint64 words: client slots in use */
     guint ws_slot_words;    /* words a holders bitmap needs for every slot */
     guint units_timer;
+    int64_t units_tick_us;   /* when the last units tick started (monotonic) */
     guint rec_timer;         /* the recommendations tick (ws_recommend.c) */
     GHashTable *units_dirty; /* unit ids changed since the last units tick (ws_units.c) */
     GHashTable *units_cell;  /* unit id -> the grid cell it was last offered from */

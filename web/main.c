@@ -305,7 +305,8 @@ static int start(app *a, const char *argv0)
     disp_incidents_start_timers(a->incidents, a->cfg.alarm_unassigned, a->cfg.alarm_arrival);
     a->units = disp_units_new(a->store, a->bus, a->cfg.agencies);
     a->avl = disp_avl_new(unit_of_device, a->units);
-    a->history = disp_history_new(a->cfg.state_dir, a->cfg.history_days, a->loop, &err);
+    a->history = disp_history_new(a->cfg.state_dir, a->cfg.history_days, a->cfg.history_interval_ms,
+                                  a->loop, &err);
     if (!a->history) {
         fprintf(stderr, "citycmd: position history: %s\n", err);
         g_free(err);

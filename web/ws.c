@@ -203,9 +203,10 @@ static void close_gracefully(ws_client *c, int status, const char *why, int grac
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, grace_secs);
 }
 
-#define Q_HOLD 1  /* behind a replay */
-#define Q_FORCE 2 /* a snapshot: bounded by the board, not by the queue limits */
-#define Q_SOON 4  /* a broadcast: goes out at the next flush tick, with the others */
+#define Q_HOLD 1   /* behind a replay */
+#define Q_FORCE 2  /* a snapshot: bounded by the board, not by the queue limits */
+#define Q_SOON 4   /* a broadcast: goes out at the next flush tick, with the others */
+#define Q_DIRECT 8 /* the caller writes it itself (write_now) */
 
 static gboolean flush_tick(gpointer p)
 {
@@ -281,7 +282,7 @@ static void enqueue(ws_client *c, GBytes *buf, int64_t key, int flags)
     if (m->key)
         g_hash_table_insert(c->keyed, ID_KEY(m->key), m);
     *bytes += n;
-    if (!hold)
+    if (!hold && !(flags & Q_DIRECT))
         want_write(c, flags & Q_SOON);
 }
 
@@ -691,10 +692,30 @@ static void send_units_snapshot(ws_client *c)
     g_bytes_unref(f);
 }
 
+static int on_writeable(struct lws *wsi, ws_client *c);
+
+/* Writes what a client has queued now, from the loop outside libwebsockets'
+ * WRITEABLE callback, when its socket can take it (nothing buffered, not
+ * choked); otherwise asks for the callback as usual. A tick that reaches a
+ * thousand screens saves, per screen, the round of enabling POLLOUT, waking
+ * for it and disabling it again. */
+static void write_now(ws_client *c)
+{
+    if (c->want_write || c->closing || !c->wsi || !c->out.head)
+        return;
+    if (lws_send_pipe_choked(c->wsi)) {
+        want_write(c, 0);
+        return;
+    }
+    if (on_writeable(c->wsi, c) < 0)
+        kick(c, "write_failed", c->srv->m_ws_slow);
+}
+
 gboolean web_ws__units_tick(gpointer p)
 {
     web_server *srv = p;
     srv->units_timer = 0;
+    srv->units_tick_us = core_mono_us();
     /* A client still holding its last message queued gets it replaced by
      * one that also carries what that one did: the newest state of each
      * unit, never a backlog. */
@@ -711,8 +732,9 @@ gboolean web_ws__units_tick(gpointer p)
             continue;
         GBytes *f = ws_units_message(srv, &c->uview, snippets);
         if (f) {
-            enqueue(c, f, UNITS_KEY, 0);
+            enqueue(c, f, UNITS_KEY, Q_DIRECT);
             g_bytes_unref(f);
+            write_now(c);
         }
     }
     g_hash_table_destroy(snippets);

@@ -354,13 +354,19 @@ GBytes *ws_units_message(web_server *srv, ws_units_view *v, GHashTable *snippets
 
 /* ---- what changed ---- */
 
+/* The next tick comes one interval after the last one began, not after it
+ * ended: a tick that takes a while (a thousand screens) does not stretch the
+ * period, and a change after a quiet spell goes out at once. */
 static void mark(web_server *srv, int64_t unit)
 {
     g_hash_table_add(srv->units_dirty, ID_KEY(unit));
     ws_rec_changed(srv);
-    if (!srv->units_timer)
-        srv->units_timer =
-            g_timeout_add((guint)srv->cfg->ws_units_interval, web_ws__units_tick, srv);
+    if (srv->units_timer)
+        return;
+    int64_t since_ms = (core_mono_us() - srv->units_tick_us) / 1000;
+    int64_t wait = srv->cfg->ws_units_interval - since_ms;
+    srv->units_timer =
+        g_timeout_add((guint)CLAMP(wait, 0, srv->cfg->ws_units_interval), web_ws__units_tick, srv);
 }
 
 static void on_position(const disp_avl_pos *p, void *user)

@@ -253,6 +253,12 @@ describe('trackers through every protocol to the viewports that hold them', () =
     r = await post(s.url, `/api/v1/units/${id}/position`, { lon: 7.42906, lat: 43.74322, at }, bearer(amb));
     assert.equal(r.status, 422);
     assert.equal(r.body.verdict, 'outdated');
+    // Within a second of the last kept fix: on the live map, not in the history.
+    const later = (ms) => new Date(Date.parse(at) + ms).toISOString();
+    r = await post(s.url, `/api/v1/units/${id}/position`, { lon: 7.42907, lat: 43.74323, at: later(300) }, bearer(amb));
+    assert.equal(r.body.verdict, 'accepted', r.text);
+    r = await post(s.url, `/api/v1/units/${id}/position`, { lon: 7.42908, lat: 43.74324, speed_kmh: 20, at: later(1200) }, bearer(amb));
+    assert.equal(r.body.verdict, 'accepted', r.text);
     r = await post(s.url, `/api/v1/units/${id}/position`, { lon: 7.4291, lat: 91 }, bearer(amb));
     assert.equal(r.status, 400);
     assert.equal(r.body.error.field, 'lat');
@@ -265,13 +271,15 @@ describe('trackers through every protocol to the viewports that hold them', () =
     const track = await waitFor(async () => {
       const t = await fetch(`${s.url}/api/v1/units/${id}/track?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`, { headers: bearer(token) });
       const body = await t.json();
-      return body.positions && body.positions.some((p) => Math.abs(p.lat - 43.74321) < 1e-9) ? body : null;
+      return body.positions && body.positions.some((p) => Math.abs(p.lat - 43.74324) < 1e-9) ? body : null;
     }, { what: 'the phone position in the track' });
     assert.equal(track.unit, id);
     const times = track.positions.map((p) => Date.parse(p.at));
     assert.deepEqual(times, [...times].sort((x, y) => x - y), 'oldest first');
     assert.ok(track.positions.length >= 54, `${track.positions.length} positions`); // 3 + 2 + 50 from the tests above, and this one
     assert.equal(track.positions.at(-1).speed_kmh, 20, JSON.stringify(track.positions.slice(-3)));
+    assert.ok(track.positions.some((p) => Math.abs(p.lat - 43.74321) < 1e-9), 'the first fix kept');
+    assert.ok(!track.positions.some((p) => Math.abs(p.lat - 43.74323) < 1e-9), 'the fix 300 ms later thinned');
     const few = await (await fetch(`${s.url}/api/v1/units/${id}/track?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&limit=5`, { headers: bearer(token) })).json();
     assert.equal(few.positions.length, 5);
     assert.equal(few.truncated, true);
@@ -281,6 +289,7 @@ describe('trackers through every protocol to the viewports that hold them', () =
     const m = await (await fetch(`${s.url}/metrics`)).text();
     assert.ok(Number(/^citycmd_history_positions_written (\d+)/m.exec(m)[1]) >= track.positions.length);
     assert.match(m, /^citycmd_history_positions_dropped 0$/m);
+    assert.ok(Number(/^citycmd_history_positions_thinned (\d+)/m.exec(m)[1]) >= 1);
   });
 
   test('a screen subscribed to one district receives none of the units outside it, even inside its box', async () => {
