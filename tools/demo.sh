@@ -2,7 +2,8 @@
 # Quick start, part one: installs everything citycmd needs, builds it, and
 # runs the server on the bundled demo city with its simulators: the duty
 # officer (in the server), calls replayed from data/sf-fire-calls-sample.csv
-# (tools/replay-calls.mjs, one every 15 s) and the demo fleet driving the
+# (tools/replay-calls.mjs, one every 15 s, every 25th a simulated water-main
+# burst) and the demo fleet driving the
 # city's roads and reporting over the trackers' own protocols
 # (tools/gps-sim.mjs). Ctrl-C stops them all.
 #   bash tools/demo.sh [extra citycmd flags, e.g. --http 0.0.0.0:8443 --tls-cert C --tls-key K]
@@ -55,7 +56,7 @@ else
     })();' "$url" || { echo "citycmd: the server did not become ready" >&2; exit 1; }
   export CITYCMD_PASSWORD=citycmd-demo
   node tools/replay-calls.mjs --url "$url" --user calltaker --csv data/sf-fire-calls-sample.csv \
-    --rate 0.066 >build/demo-calls.log 2>&1 &
+    --rate 0.066 --bursts-every 25 >build/demo-calls.log 2>&1 &
   sims+=($!)
   node tools/gps-sim.mjs --url "$url" --user duty --units --every 5 >build/demo-gps.log 2>&1 &
   sims+=($!)

@@ -52,15 +52,16 @@ function args(argv) {
     else if (k === '--speed') o.speed = Number(v);
     else if (k === '--rate') o.rate = Number(v);
     else if (k === '--limit') o.limit = Number(v);
+    else if (k === '--bursts-every') o.bursts = Number(v);
     else usage(`unknown option ${k}`);
   }
   if (!o.url || !o.user) usage('--url and --user are required');
-  if (!(o.speed > 0) || !(o.rate >= 0) || !(o.limit > 0)) usage('--speed, --rate and --limit are positive numbers');
+  if (!(o.speed > 0) || !(o.rate >= 0) || !(o.limit > 0) || !(o.bursts === undefined || o.bursts > 0)) usage('--speed, --rate, --limit and --bursts-every are positive numbers');
   return o;
 }
 
 function usage(why) {
-  process.stderr.write(`replay-calls: ${why}\nusage: node tools/replay-calls.mjs --url URL --user NAME [--csv FILE] [--speed X | --rate N] [--limit N]\n`);
+  process.stderr.write(`replay-calls: ${why}\nusage: node tools/replay-calls.mjs --url URL --user NAME [--csv FILE] [--speed X | --rate N] [--limit N] [--bursts-every K]\n`);
   process.exit(2);
 }
 
@@ -111,6 +112,16 @@ export function loadCalls(file) {
   return [...byCall.values()].sort((a, b) => a.t - b.t);
 }
 
+// With --bursts-every K, every Kth call becomes a simulated water-main burst
+// at the same place (the sample has none): the demo's isolations at work.
+function withBursts(calls, k) {
+  if (!k) return calls;
+  return calls.map((c, i) => ((i + 1) % k ? c : {
+    ...c, category: 'utility/water-main-burst', line: '12345',
+    text: `Water gushing from the road (simulated burst, in place of SFFD call ${c.id})`,
+  }));
+}
+
 async function readPassword() {
   if (process.env.CITYCMD_PASSWORD) return process.env.CITYCMD_PASSWORD;
   let data = '';
@@ -120,7 +131,7 @@ async function readPassword() {
 
 async function main() {
   const o = args(process.argv);
-  const calls = loadCalls(o.csv).slice(0, o.limit);
+  const calls = withBursts(loadCalls(o.csv).slice(0, o.limit), o.bursts);
   const login = await fetch(`${o.url}/api/v1/sessions`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ username: o.user, password: await readPassword() }),

@@ -4,7 +4,8 @@
 // isolation's answer — the isolated pipes thick red, the pipes left without
 // supply dashed orange, the valves to close as numbered markers in the
 // crew's order (green once reported closed), the valves that failed as red
-// crosses, and the priority customers cut off as magenta diamonds.
+// crosses, every customer cut off as a small dot (orange where the area went
+// dry) and the priority customers among them as magenta diamonds.
 import VectorLayer from 'ol/layer/Vector.js';
 import VectorSource from 'ol/source/Vector.js';
 import Feature from 'ol/Feature.js';
@@ -110,7 +111,7 @@ export class NetworkLayer {
 
 // ---- an isolation ----
 
-const PART_Z = { dry: 1, isolated: 2, customer: 5, failed: 6, valve: 7 };
+const PART_Z = { dry: 1, isolated: 2, affected: 4, customer: 5, failed: 6, valve: 7 };
 
 function isolationStyle(feature, resolution) {
   switch (feature.get('part')) {
@@ -143,6 +144,17 @@ function isolationStyle(feature, resolution) {
           stroke: new Stroke({ color: '#f85149', width: 4 }),
         }),
         zIndex: 9,
+      });
+    case 'affected':
+      // Every customer cut off (the answer lists up to 5,000): small dots,
+      // orange where the supply goes because the area went dry.
+      return new Style({
+        image: new Circle({
+          radius: 3.5,
+          fill: new Fill({ color: feature.get('dry') ? '#ff8c1a' : '#e5303a' }),
+          stroke: new Stroke({ color: '#0b1118', width: 1 }),
+        }),
+        zIndex: 4,
       });
     case 'customer':
       return new Style({
@@ -183,6 +195,11 @@ export function isolationFeatures(iso) {
   for (const v of a.cannot_close || []) {
     if (!v.failed || !v.position) continue;
     out.push(new Feature({ geometry: new Point(fromLonLat(v.position)), part: 'failed', valve: v.id }));
+  }
+  const priority = new Set(((a.customers && a.customers.priority_list) || []).map((c) => c.id));
+  for (const c of (a.customers && a.customers.list) || []) {
+    if (!c.position || priority.has(c.id)) continue;
+    out.push(new Feature({ geometry: new Point(fromLonLat(c.position)), part: 'affected', name: c.name, dry: !!c.dry }));
   }
   for (const c of (a.customers && a.customers.priority_list) || []) {
     if (!c.position) continue;
