@@ -11,6 +11,8 @@
  */
 #include "units_internal.h"
 
+#include "../core/csv.h"
+
 #include <string.h>
 
 #define IMPORT_ROWS_MAX 50000
@@ -19,68 +21,6 @@ static const char *const columns[] = {"call_sign", "kind",         "agency", "st
                                       "device",    "capabilities", NULL};
 
 /* ---- CSV ---- */
-
-typedef struct {
-    const char *p, *end;
-    int line; /* of p */
-} csv;
-
-/* One field into out; 0, or -1 when a quoted field is not closed properly. */
-static int csv_field(csv *c, GString *out)
-{
-    g_string_truncate(out, 0);
-    if (c->p < c->end && *c->p == '"') {
-        c->p++;
-        for (;;) {
-            if (c->p >= c->end)
-                return -1;
-            if (*c->p == '"') {
-                if (c->p + 1 < c->end && c->p[1] == '"') {
-                    g_string_append_c(out, '"');
-                    c->p += 2;
-                    continue;
-                }
-                c->p++;
-                break;
-            }
-            if (*c->p == '\n')
-                c->line++;
-            g_string_append_c(out, *c->p++);
-        }
-        return c->p >= c->end || *c->p == ',' || *c->p == '\r' || *c->p == '\n' ? 0 : -1;
-    }
-    while (c->p < c->end && *c->p != ',' && *c->p != '\r' && *c->p != '\n')
-        g_string_append_c(out, *c->p++);
-    return 0;
-}
-
-/* One record into fields (g_free'd strings). 1, 0 at the end, -1 malformed. */
-static int csv_record(csv *c, GPtrArray *fields)
-{
-    g_ptr_array_set_size(fields, 0);
-    if (c->p >= c->end)
-        return 0;
-    GString *f = g_string_new("");
-    for (;;) {
-        if (csv_field(c, f)) {
-            g_string_free(f, TRUE);
-            return -1;
-        }
-        g_ptr_array_add(fields, g_strdup(f->str));
-        if (c->p < c->end && *c->p == ',') {
-            c->p++;
-            continue;
-        }
-        if (c->p < c->end && *c->p == '\r')
-            c->p++;
-        if (c->p < c->end && *c->p == '\n')
-            c->p++;
-        c->line++;
-        break;
-    }
-    g_string_free(f, TRUE);
-    return 1;
-}
 
 static int refuse_at(char **where, char **field, char **message, char *at, const char *f, char *msg)
 {
@@ -213,14 +153,15 @@ static void prefix_message(char **message, const char *where)
     *message = m;
 }
 
-static int csv_rows(disp_units *u, csv *c, json_t *rows, char **where, char **field, char **message)
+static int csv_rows(disp_units *u, core_csv *c, json_t *rows, char **where, char **field,
+                    char **message)
 {
     GPtrArray *f = g_ptr_array_new_with_free_func(g_free);
     int index[G_N_ELEMENTS(columns)], rc = 0;
     guint ncols = 0;
     seen s;
     seen_init(&s);
-    if (csv_record(c, f) != 1)
+    if (core_csv_record(c, f) != 1)
         rc = refuse_at(where, field, message, g_strdup("line 1"), "call_sign",
                        g_strdup("line 1: the header call_sign,kind,agency,station,device,"
                                 "capabilities is missing"));
@@ -228,7 +169,7 @@ static int csv_rows(disp_units *u, csv *c, json_t *rows, char **where, char **fi
         rc = csv_header(f, index, where, field, message);
     ncols = f->len;
     while (!rc) {
-        int line = c->line, r = csv_record(c, f);
+        int line = c->line, r = core_csv_record(c, f);
         char *at = g_strdup_printf("line %d", line);
         if (r == 0) {
             g_free(at);
@@ -272,7 +213,7 @@ int disp_units_parse_csv(disp_units *u, const char *text, size_t len, json_t **r
         rc = refuse_at(where, field, message, g_strdup("file"), "",
                        g_strdup("the file is not UTF-8 text"));
     } else {
-        csv c = {text, text + len, 1};
+        core_csv c = {text, text + len, 1};
         rc = csv_rows(u, &c, *rows, where, field, message);
     }
     if (rc) {
