@@ -43,6 +43,10 @@ static const unsigned matrix[CORE_ACT_COUNT] = {
     [CORE_ACT_PIPES_ISOLATE] = R(dispatcher) | R(supervisor) | R(crew),
     [CORE_ACT_PIPES_MANAGE] = R(supervisor),
     [CORE_ACT_REPAIRS_APPROVE] = R(supervisor) | R(leader),
+    /* CCTV: who works incidents and units sees the cameras of their agency. */
+    [CORE_ACT_CAMERAS_READ] =
+        R(call_taker) | R(dispatcher) | R(supervisor) | R(field_unit) | R(crew) | R(leader),
+    [CORE_ACT_CAMERAS_MANAGE] = R(supervisor) | R(operator),
 };
 
 /* Roles that act on every agency's records for an action (system-wide
@@ -51,6 +55,7 @@ static const unsigned everywhere[CORE_ACT_COUNT] = {
     [CORE_ACT_USERS_READ] = R(operator),
     [CORE_ACT_USERS_MANAGE] = R(operator),
     [CORE_ACT_UNITS_MANAGE] = R(operator),
+    [CORE_ACT_CAMERAS_MANAGE] = R(operator),
 };
 
 /* Roles of the command centre (agency "command") that act on every
@@ -60,6 +65,7 @@ static const unsigned command_wide[CORE_ACT_COUNT] = {
     [CORE_ACT_INCIDENTS_UPDATE] = ~0u,
     [CORE_ACT_UNITS_READ] = ~0u,
     [CORE_ACT_PIPES_READ] = ~0u,
+    [CORE_ACT_CAMERAS_READ] = ~0u,
     [CORE_ACT_PIPES_ISOLATE] = R(dispatcher) | R(supervisor),
     /* A crew or field unit of the centre drives its own cars only. */
     [CORE_ACT_UNITS_STATUS] = R(dispatcher) | R(supervisor),
@@ -156,6 +162,8 @@ int core_may_see_event(const core_session *s, const core_event *ev)
         return may_any_listed(s, CORE_ACT_UNITS_READ, ev);
     if (g_str_has_prefix(ev->type, "pipes.") || g_str_has_prefix(ev->type, "repair."))
         return may_any_listed(s, CORE_ACT_PIPES_READ, ev);
+    if (g_str_has_prefix(ev->type, "camera."))
+        return may_any_listed(s, CORE_ACT_CAMERAS_READ, ev);
     if (g_str_has_prefix(ev->type, "journal.")) {
         const char *agency = json_string_value(json_object_get(ev->data, "agency"));
         return core_may(s, CORE_ACT_JOURNAL_READ, agency ? agency : JOINT_AGENCY);

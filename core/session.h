@@ -47,7 +47,9 @@ typedef struct {
     X(PIPES_READ, "pipes.read")                                                                    \
     X(PIPES_ISOLATE, "pipes.isolate")                                                              \
     X(PIPES_MANAGE, "pipes.manage")                                                                \
-    X(REPAIRS_APPROVE, "repairs.approve")
+    X(REPAIRS_APPROVE, "repairs.approve")                                                          \
+    X(CAMERAS_READ, "cameras.read")                                                                \
+    X(CAMERAS_MANAGE, "cameras.manage")
 
 typedef enum {
 #define CORE__ACTION_ENUM(name, text) CORE_ACT_##name,

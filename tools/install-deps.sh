@@ -15,11 +15,12 @@ RUNTIME_PKGS=(
   libgdal-dev libgeos-dev libproj-dev proj-data
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x
   nodejs
 )
 TEST_PKGS=(
   libcmocka-dev redis-server chromium sqlite3 clang-format openssl gdal-bin libxml2-utils
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev gstreamer1.0-tools gstreamer1.0-plugins-base-apps
 )
 
 SUDO=""

@@ -45,7 +45,7 @@ static int64_t ext_id(const char *text, char prefix)
     return g_ascii_strtoll(d, NULL, 10);
 }
 
-static int parse_point(const char *s, double *lon, double *lat)
+int web_parse_point(const char *s, double *lon, double *lat)
 {
     char *end = NULL;
     if (!s)
@@ -71,11 +71,11 @@ static int no_graph(web_req *req)
 static void route_get(web_req *req)
 {
     double flon, flat, tlon, tlat;
-    if (parse_point(web_query_get(req, "from"), &flon, &flat)) {
+    if (web_parse_point(web_query_get(req, "from"), &flon, &flat)) {
         web_reply_invalid(req, "from", "from must be lon,lat");
         return;
     }
-    if (parse_point(web_query_get(req, "to"), &tlon, &tlat)) {
+    if (web_parse_point(web_query_get(req, "to"), &tlon, &tlat)) {
         web_reply_invalid(req, "to", "to must be lon,lat");
         return;
     }

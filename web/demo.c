@@ -10,10 +10,13 @@
 #include "../core/core.h"
 #include "../core/log.h"
 #include "../dispatch/dispatch.h"
+#include "../dispatch/roads.h"
 #include "../dispatch/units.h"
 #include "../gis/gis.h"
+#include "../video/cameras.h"
 
 #include <glib.h>
+#include <math.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -202,6 +205,94 @@ void web_demo_fleet(disp_units *units, gis_city *city)
     g_free(message);
     json_decref(doc);
     json_decref(stations);
+    json_decref(info);
+}
+
+/* ---- the cameras ---- */
+
+static const struct {
+    const char *name, *agency;
+    double bearing; /* of the spot from the centre */
+    int ptz;
+} demo_cameras[] = {
+    {"Demo street camera 1", "police", 45, 1},
+    {"Demo street camera 2", "traffic", 135, 0},
+    {"Demo street camera 3", "police", 225, 0},
+    {"Demo street camera 4", "traffic", 315, 1},
+};
+
+#define DEMO_SPOT_M 250.0
+#define DEMO_BACK_M 30.0
+
+/* The point d metres from (lon, lat) at a bearing (locally flat). */
+static void step(double *lon, double *lat, double bearing, double d)
+{
+    double r = 6371008.8, b = bearing * M_PI / 180;
+    *lon += d * sin(b) / (r * cos(*lat * M_PI / 180)) * 180 / M_PI;
+    *lat += d * cos(b) / r * 180 / M_PI;
+}
+
+/* The bearing from one place to another (degrees from north). */
+static double bearing_to(double lon, double lat, double to_lon, double to_lat)
+{
+    vid_cone from = {lon, lat, 0, 360, VID_RANGE_MAX_M};
+    double d = 0, b = 0;
+    vid_cone_locate(&from, to_lon, to_lat, &d, &b);
+    return b;
+}
+
+static void cameras_done(int rc, json_t *result, void *arg)
+{
+    if (rc)
+        log_warn("demo.cameras", "error=\"%s\"", core_strerror(rc));
+    else
+        log_info("demo.cameras", "cameras=%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(result, "created")));
+    json_decref(result);
+}
+
+void web_demo_cameras(vid_cameras *cameras, gis_city *city, disp_roads *roads)
+{
+    if (!cameras || !city || vid_cameras_count(cameras) > 0)
+        return;
+    json_t *info = gis_city_info(city), *centre = json_object_get(info, "center");
+    double c_lon = json_number_value(json_array_get(centre, 0));
+    double c_lat = json_number_value(json_array_get(centre, 1));
+    json_t *features = json_array();
+    for (size_t i = 0; i < G_N_ELEMENTS(demo_cameras); i++) {
+        /* A street near a spot around the centre, and the camera a little
+         * way back from it towards the centre, looking at it. */
+        double s_lon = c_lon, s_lat = c_lat;
+        step(&s_lon, &s_lat, demo_cameras[i].bearing, DEMO_SPOT_M);
+        disp_roads_pos pos;
+        if (roads && disp_roads_snap(roads, s_lon, s_lat, DEMO_SPOT_M, &pos) == 0) {
+            s_lon = pos.lon;
+            s_lat = pos.lat;
+        }
+        double back = bearing_to(s_lon, s_lat, c_lon, c_lat), lon = s_lon, lat = s_lat;
+        step(&lon, &lat, back, DEMO_BACK_M);
+        char url[64];
+        g_snprintf(url, sizeof url, "rtsp://127.0.0.1:8554/cam%zu", i + 1);
+        json_array_append_new(
+            features,
+            json_pack("{sss{sssssfsfsfsfsssbss}s{sss[ff]}}", "type", "Feature", "properties",
+                      "name", demo_cameras[i].name, "agency", demo_cameras[i].agency, "height_m",
+                      6.0, "heading", round(fmod(back + 180, 360) * 10) / 10, "fov", 70.0,
+                      "range_m", VID_RANGE_DEFAULT_M, "rtsp_url", url, "ptz", demo_cameras[i].ptz,
+                      "codec", "h264", "geometry", "type", "Point", "coordinates",
+                      round(lon * 1e7) / 1e7, round(lat * 1e7) / 1e7));
+    }
+    json_t *doc = json_pack("{ssso}", "type", "FeatureCollection", "features", features);
+    json_t *rows = NULL;
+    char *where = NULL, *field = NULL, *message = NULL;
+    if (vid_cameras_parse_geojson(cameras, doc, &rows, &where, &field, &message) == 0)
+        vid_cameras_import(cameras, rows, NULL, "demo", "local", cameras_done, NULL);
+    else
+        log_warn("demo.cameras", "where=%s field=%s error=\"%s\"", where, field, message);
+    g_free(where);
+    g_free(field);
+    g_free(message);
+    json_decref(doc);
     json_decref(info);
 }
 

@@ -28,6 +28,15 @@ struct gis_city;
  * lacks gets 2 units at the centre. Trackers "demo-0001", … */
 void web_demo_fleet(struct disp_units *units, struct gis_city *city);
 
+struct vid_cameras;
+struct disp_roads;
+/* Queues a few street cameras around the city's centre when the registry
+ * is empty: each placed 30 m from a street (the road graph's nearest point
+ * to a spot around the centre; the spot itself without a graph) and
+ * looking at it, police and traffic cameras, streams at
+ * rtsp://127.0.0.1:8554/cam1 … (tools/camera-sim serves them). */
+void web_demo_cameras(struct vid_cameras *cameras, struct gis_city *city, struct disp_roads *roads);
+
 /* interval_ms: time between simulated journal entries. */
 web_demo *web_demo_start(core_store *store, int interval_ms);
 void web_demo_stop(web_demo *demo);

@@ -25,6 +25,7 @@
 #include "../dispatch/closures.h"
 #include "../dispatch/pipes.h"
 #include "../gis/pipes.h"
+#include "../video/cameras.h"
 #include "demo.h"
 #include "gps.h"
 #include "web.h"
@@ -57,6 +58,7 @@ typedef struct {
     disp_plans *plans;
     disp_closures *closures;
     disp_pipes *pipes;
+    vid_cameras *cameras;
     char *city_dir;
     disp_incidents *incidents;
     disp_units *units;
@@ -316,6 +318,7 @@ static int start(app *a, const char *argv0)
     a->geofences = disp_geofences_new(a->store, a->units, a->incidents);
     a->closures = disp_closures_new(a->store, a->roads);
     start_pipes(a);
+    a->cameras = vid_cameras_new(a->store, a->cfg.agencies);
     disp_avl_watch(a->avl, disp_geofences_position, a->geofences);
     if (start_gps(a, &err)) {
         fprintf(stderr, "citycmd: %s\n", err);
@@ -324,6 +327,8 @@ static int start(app *a, const char *argv0)
     }
     if (a->cfg.demo && a->city)
         web_demo_fleet(a->units, a->city);
+    if (a->cfg.demo && a->city)
+        web_demo_cameras(a->cameras, a->city, a->roads);
     char *www = a->cfg.static_dir ? g_strdup(a->cfg.static_dir) : beside_exe("www");
     web_deps deps = {.cfg = &a->cfg,
                      .loop = a->loop,
@@ -342,6 +347,7 @@ static int start(app *a, const char *argv0)
                      .plans = a->plans,
                      .closures = a->closures,
                      .pipes = a->pipes,
+                     .cameras = a->cameras,
                      .static_dir = www};
     a->web = web_server_new(&deps, &err);
     g_free(www);
@@ -380,6 +386,7 @@ static void stop(app *a)
     disp_catalogue_free(a->catalogue);
     disp_closures_free(a->closures);
     disp_pipes_free(a->pipes);
+    vid_cameras_free(a->cameras);
     g_free(a->city_dir);
     disp_roads_free(a->roads);
     disp_plans_free(a->plans);

@@ -10,6 +10,7 @@
 
 #include "../dispatch/closures.h"
 #include "../dispatch/pipes.h"
+#include "../video/cameras.h"
 
 #include "../core/auth.h"
 #include "../core/core.h"
@@ -114,6 +115,7 @@ web_server *web_server_new(const web_deps *deps, char **err)
     web_api_avl_register(srv);
     web_api_geofences_register(srv);
     web_api_pipes_register(srv);
+    web_api_cameras_register(srv);
     web_ws_init(srv);
     core_sessions_on_end(deps->sessions, session_ended, srv);
     core_sessions_in_use(deps->sessions, session_in_use, srv);
@@ -190,6 +192,7 @@ void web_register_migrations(core_store *st)
     disp_geofences_register(st);
     disp_closures_register(st);
     disp_pipes_register(st);
+    vid_cameras_register(st);
 }
 
 int web_server_port(const web_server *srv)

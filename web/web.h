@@ -35,6 +35,7 @@ typedef struct {
     struct disp_plans *plans;       /* response plans */
     struct disp_closures *closures; /* road closures (applied to roads) */
     struct disp_pipes *pipes;       /* pipe networks, isolations, repair orders */
+    struct vid_cameras *cameras;    /* the CCTV camera registry */
     const char *static_dir;
 } web_deps;
 

@@ -35,6 +35,8 @@ const ALLOWED = {
   'pipes.isolate': ['dispatcher', 'supervisor', 'crew'],
   'pipes.manage': ['supervisor'],
   'repairs.approve': ['supervisor', 'leader'],
+  'cameras.read': ['call_taker', 'dispatcher', 'supervisor', 'field_unit', 'crew', 'leader'],
+  'cameras.manage': ['supervisor', 'operator'],
 };
 const may = (u, action) => ALLOWED[action].includes(u.roles);
 // Agency-owned records: own agency, the joint "command" records, and for a
@@ -140,6 +142,10 @@ describe('the role × agency × action matrix', () => {
       check('POST /api/v1/pipes/isolations', 'pipes.isolate', await post(s.url, '/api/v1/pipes/isolations', { pipe: 'P1' }, h), 404);
       check('POST /api/v1/pipes/networks/{name}/valves', 'pipes.manage', await post(s.url, '/api/v1/pipes/networks/water/valves', { link: 'P1', node: 'N1' }, h), 404);
       check('POST /api/v1/repair-orders/{id}/approve', 'repairs.approve', await post(s.url, '/api/v1/repair-orders/1/approve', {}, h), 404);
+      // Cameras: the registry by role (each camera by its agency: cameras.test.mjs).
+      check('GET /api/v1/cameras', 'cameras.read', await get(s.url, '/api/v1/cameras', h), 200);
+      check('POST /api/v1/cameras', 'cameras.manage', await post(s.url, '/api/v1/cameras', { name: `cam-${u.id}`, agency: u.agency,
+        lon: 7.42, lat: 43.73, heading: 90, fov: 60, rtsp_url: 'rtsp://127.0.0.1:8554/cam1' }, h), 201);
       const created = check('POST /api/v1/users', 'users.manage', await post(s.url, '/api/v1/users',
         { username: `new.${u.id}`, agency: 'fire', roles: 'crew', password: PW }, h), 201);
       check('PATCH /api/v1/users/{id}', 'users.manage', await request(s.url, 'PATCH',

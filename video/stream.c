@@ -1,0 +1,201 @@
+/*
+ * stream.c — what an ingest makes of its access units (ingest.h): the
+ * fragments for the viewers, the keyframe group a new viewer starts with,
+ * the last keyframe for snapshots, and the ring of recent access units for
+ * clips. Loop thread.
+ *
+ * Times: the writer gets 90 kHz decode times counted from the first access
+ * unit of the connection, so a reconnection starts a new writer (and a new
+ * init segment) at time 0; viewers treat a new init segment as a new
+ * stream.
+ */
+#include "ingest_internal.h"
+
+#include "../core/log.h"
+
+#include <string.h>
+
+void vid__writer_reset(vid_ingest *in)
+{
+    vid_fmp4_free(in->writer);
+    in->writer = NULL;
+    g_ptr_array_set_size(in->gop, 0);
+}
+
+static void au_free(gpointer p)
+{
+    vid__au *a = p;
+    g_bytes_unref(a->data);
+    g_free(a);
+}
+
+void vid__ring_clear(vid_ingest *in)
+{
+    g_queue_clear_full(&in->ring, au_free);
+    in->ring_size = 0;
+}
+
+/* Keeps the access unit; drops what is older than the ring's span or over
+ * its bytes, but always from a keyframe on, so the ring starts with one. */
+static void ring_add(vid_ingest *in, const vid__au *au)
+{
+    if (in->ring_us <= 0)
+        return;
+    vid__au *a = g_memdup2(au, sizeof *au);
+    a->data = g_bytes_ref(au->data);
+    g_queue_push_tail(&in->ring, a);
+    in->ring_size += g_bytes_get_size(a->data);
+    for (;;) {
+        vid__au *head = g_queue_peek_head(&in->ring);
+        int over = in->ring_size > in->ring_bytes || au->recv_us - head->recv_us > in->ring_us;
+        if (!over || g_queue_get_length(&in->ring) < 2)
+            break;
+        /* Drop the whole group up to the next keyframe. */
+        do {
+            vid__au *x = g_queue_pop_head(&in->ring);
+            in->ring_size -= g_bytes_get_size(x->data);
+            au_free(x);
+            head = g_queue_peek_head(&in->ring);
+        } while (head && !head->key);
+        if (!head)
+            break;
+    }
+}
+
+static void keep_keyframe(vid_ingest *in, const vid__au *au)
+{
+    if (in->last_key)
+        g_bytes_unref(in->last_key);
+    in->last_key = g_bytes_ref(au->data);
+}
+
+void vid__take_au(vid_ingest *in, const vid__au *au)
+{
+    if (!in->writer) {
+        if (!au->key)
+            return; /* a stream starts at a keyframe */
+        in->writer =
+            vid_fmp4_new(in->codec ? in->codec : VID_CODEC_H264, 90000, VID_FMP4_PER_FRAME);
+        in->dts0 = au->dts;
+        in->last_dts = -1;
+    }
+    int64_t dts = au->dts >= 0 ? au->dts - in->dts0 : in->last_dts + 1;
+    if (dts <= in->last_dts)
+        dts = in->last_dts + 1; /* a camera that repeats a time */
+    int64_t pts = au->pts >= 0 ? au->pts - in->dts0 : dts;
+    in->last_dts = dts;
+    g_byte_array_set_size(in->frag, 0);
+    vid_fmp4_frag info;
+    int rc = vid_fmp4_push(in->writer, g_bytes_get_data(au->data, NULL), g_bytes_get_size(au->data),
+                           dts, pts, au->key, in->frag, &info);
+    if (rc) {
+        log_warn("video.frame", "url=\"%s\" error=\"%s\"", in->safe_url, core_strerror(rc));
+        return;
+    }
+    if (au->key)
+        keep_keyframe(in, au);
+    ring_add(in, au);
+    if (!info.samples)
+        return;
+    GBytes *frag = g_bytes_new(in->frag->data, in->frag->len);
+    if (info.keyframe)
+        g_ptr_array_set_size(in->gop, 0);
+    g_ptr_array_add(in->gop, g_bytes_ref(frag));
+    vid_fragment f = {frag, info.keyframe, info.init_id, au->recv_us};
+    if (in->on_fragment)
+        in->on_fragment(in, &f, in->user_data);
+    g_bytes_unref(frag);
+}
+
+const char *vid_ingest_codec_string(const vid_ingest *in)
+{
+    return in->writer ? vid_fmp4_codec_string(in->writer) : NULL;
+}
+
+GBytes *vid_ingest_init_segment(vid_ingest *in, uint32_t *init_id)
+{
+    if (!in->writer)
+        return NULL;
+    if (init_id)
+        *init_id = vid_fmp4_init_id(in->writer);
+    return vid_fmp4_init_segment(in->writer);
+}
+
+GPtrArray *vid_ingest_gop(const vid_ingest *in)
+{
+    GPtrArray *a = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    for (guint i = 0; i < in->gop->len; i++)
+        g_ptr_array_add(a, g_bytes_ref(in->gop->pdata[i]));
+    return a;
+}
+
+GBytes *vid_ingest_last_keyframe(const vid_ingest *in, uint32_t *width, uint32_t *height)
+{
+    if (!in->last_key)
+        return NULL;
+    uint32_t w = 0, h = 0;
+    if (in->writer)
+        vid_fmp4_size(in->writer, &w, &h);
+    if (width)
+        *width = w;
+    if (height)
+        *height = h;
+    return g_bytes_ref(in->last_key);
+}
+
+/* ---- clips ---- */
+
+GBytes *vid_ingest_clip(vid_ingest *in, int64_t from_us, int64_t to_us, double *start_s,
+                        double *duration_s, char **err)
+{
+    /* The last keyframe at or before from_us (or the first one after it). */
+    GList *first = NULL;
+    for (GList *l = in->ring.head; l; l = l->next) {
+        vid__au *a = l->data;
+        if (a->recv_us > to_us)
+            break;
+        if (a->key && (a->recv_us <= from_us || !first))
+            first = l;
+    }
+    if (!first) {
+        if (err)
+            *err = g_strdup("no video of that time is kept");
+        return NULL;
+    }
+    vid_fmp4 *w = vid_fmp4_new(in->codec ? in->codec : VID_CODEC_H264, 90000, VID_FMP4_PER_GOP);
+    GByteArray *body = g_byte_array_new();
+    vid__au *a0 = first->data;
+    int64_t last = -1;
+    for (GList *l = first; l; l = l->next) {
+        vid__au *a = l->data;
+        if (a->recv_us > to_us)
+            break;
+        int64_t dts = a->dts >= 0 ? a->dts - a0->dts : last + 3000;
+        if (dts <= last)
+            dts = last + 1;
+        int64_t pts = a->pts >= 0 ? a->pts - a0->dts : dts;
+        last = dts;
+        vid_fmp4_push(w, g_bytes_get_data(a->data, NULL), g_bytes_get_size(a->data), dts, pts,
+                      a->key, body, NULL);
+    }
+    vid_fmp4_flush(w, body, NULL);
+    GBytes *init = vid_fmp4_file_init_segment(w);
+    GBytes *out = NULL;
+    if (init && body->len) {
+        GByteArray *file = g_byte_array_sized_new((guint)(g_bytes_get_size(init) + body->len));
+        g_byte_array_append(file, g_bytes_get_data(init, NULL), (guint)g_bytes_get_size(init));
+        g_byte_array_append(file, body->data, body->len);
+        out = g_byte_array_free_to_bytes(file);
+        if (start_s)
+            *start_s = (double)(a0->recv_us - from_us) / G_USEC_PER_SEC;
+        if (duration_s)
+            *duration_s = (double)last / 90000.0;
+    } else if (err) {
+        *err = g_strdup("the kept video does not make a file");
+    }
+    if (init)
+        g_bytes_unref(init);
+    g_byte_array_unref(body);
+    vid_fmp4_free(w);
+    return out;
+}
