@@ -5,7 +5,8 @@
 # (tools/replay-calls.mjs, one every 15 s, every 25th a simulated water-main
 # burst) and the demo fleet driving the
 # city's roads and reporting over the trackers' own protocols
-# (tools/gps-sim.mjs). Ctrl-C stops them all.
+# (tools/gps-sim.mjs), and simulated RTSP cameras (build/camera-sim).
+# Ctrl-C stops them all.
 #   bash tools/demo.sh [extra citycmd flags, e.g. --http 0.0.0.0:8443 --tls-cert C --tls-key K]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,10 @@ echo "citycmd: demo on $url/ (sign in as duty, password citycmd-demo; Ctrl-C to 
 setsid build/citycmd --demo --state build/demo-state --http 127.0.0.1:8080 "$@" &
 server=$!
 sims=()
+# The demo's cameras (web/demo.c) watch the simulator's mounts /cam1../cam4:
+# Big Buck Bunny looped, © Blender Foundation, CC BY 3.0.
+build/camera-sim --port 8554 --cameras 4 --synthetic 1 >build/demo-cameras.log 2>&1 &
+sims+=($!)
 stop() {
   trap - EXIT INT TERM
   ((${#sims[@]})) && kill "${sims[@]}" 2>/dev/null
@@ -60,6 +65,6 @@ else
   sims+=($!)
   node tools/gps-sim.mjs --url "$url" --user duty --units --every 5 >build/demo-gps.log 2>&1 &
   sims+=($!)
-  echo "citycmd: simulated calls and vehicles running (logs in build/demo-calls.log, build/demo-gps.log)" >&2
+  echo "citycmd: simulated calls, vehicles and cameras running (logs in build/demo-calls.log, build/demo-gps.log, build/demo-cameras.log)" >&2
 fi
 wait "$server"
