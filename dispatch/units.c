@@ -9,12 +9,15 @@
  * joined), so each incident's timeline shows its units coming and going.
  * Uniqueness of call signs and devices is checked there too, to name the
  * field and the unit holding it; the UNIQUE constraints are the backstop.
- * Ids go out as "U-12".
+ * Ids go out as "U-12". The queueing and the import's row walk are shared
+ * with the other registries (core/write_op.h, core/import.h).
  */
 #include "units_internal.h"
 
 #include "../core/auth.h"
 #include "../core/core.h"
+#include "../core/import.h"
+#include "../core/write_op.h"
 
 #include <glib.h>
 #include <string.h>
@@ -143,15 +146,6 @@ static const char *str(const json_t *o, const char *k)
 
 /* ---- writer helpers ---- */
 
-static json_t *refusal(const char *field, char *message)
-{
-    json_t *e = json_pack("{ss}", "message", message);
-    if (field)
-        json_object_set_new(e, "field", json_string(field));
-    g_free(message);
-    return e;
-}
-
 static int read_unit(core_txn *txn, int64_t id, json_t **out)
 {
     sqlite3_stmt *s = core_txn_prepare(txn, "SELECT " UNIT_COLUMNS " FROM units WHERE id = ?");
@@ -185,14 +179,14 @@ static int unique(core_txn *txn, const json_t *f, int64_t id, json_t **error)
     const char *cs = str(f, "call_sign"), *dev = str(f, "device");
     int64_t other = cs ? holder(txn, "call_sign", cs, id) : 0;
     if (other) {
-        *error = refusal("call_sign",
-                         g_strdup_printf("call sign %s belongs to U-%" G_GINT64_FORMAT, cs, other));
+        *error = core_write_refusal(
+            "call_sign", g_strdup_printf("call sign %s belongs to U-%" G_GINT64_FORMAT, cs, other));
         return CORE_EEXISTS;
     }
     other = dev ? holder(txn, "device", dev, id) : 0;
     if (other) {
-        *error = refusal("device",
-                         g_strdup_printf("device %s is fitted to U-%" G_GINT64_FORMAT, dev, other));
+        *error = core_write_refusal(
+            "device", g_strdup_printf("device %s is fitted to U-%" G_GINT64_FORMAT, dev, other));
         return CORE_EEXISTS;
     }
     return 0;
@@ -330,12 +324,12 @@ static int status_incident(core_txn *txn, const char *status, int64_t given, int
     int needs = statuses[status_index(status)].incident;
     *out = needs ? (given ? given : current) : 0;
     if (needs && !*out) {
-        *error = refusal("incident",
-                         g_strdup_printf("%s concerns an incident: give \"incident\"", status));
+        *error = core_write_refusal(
+            "incident", g_strdup_printf("%s concerns an incident: give \"incident\"", status));
         return CORE_EINVAL;
     }
     if (!needs && given) {
-        *error = refusal("incident", g_strdup_printf("%s concerns no incident", status));
+        *error = core_write_refusal("incident", g_strdup_printf("%s concerns no incident", status));
         return CORE_EINVAL;
     }
     if (!*out)
@@ -343,12 +337,14 @@ static int status_incident(core_txn *txn, const char *status, int64_t given, int
     json_t *inc = NULL;
     int rc = disp__read_incident(txn, *out, &inc);
     if (rc == CORE_ENOTFOUND) {
-        *error = refusal("incident", g_strdup_printf("no incident I-%" G_GINT64_FORMAT, *out));
+        *error = core_write_refusal("incident",
+                                    g_strdup_printf("no incident I-%" G_GINT64_FORMAT, *out));
         return CORE_EINVAL;
     }
     const char *is = str(inc, "status");
     if (!rc && disp__status_index(is) >= 5) {
-        *error = refusal(NULL, g_strdup_printf("incident I-%" G_GINT64_FORMAT " is %s", *out, is));
+        *error = core_write_refusal(
+            NULL, g_strdup_printf("incident I-%" G_GINT64_FORMAT " is %s", *out, is));
         rc = CORE_ECONFLICT;
     }
     json_decref(inc);
@@ -403,70 +399,33 @@ static int set_status(core_txn *txn, int64_t id, const char *status, int64_t giv
 /* ---- the writes ---- */
 
 typedef struct {
-    disp_units *u;
-    int64_t id;
-    json_t *fields;   /* checked: add, update, status */
-    json_t *rows;     /* import */
-    char **may;       /* import: agencies whose units may change; NULL: all */
-    char *agency;     /* the unit's agency the caller was authorized for, or NULL */
+    core_write_op w;  /* first: the op is freed as one */
     char **only_from; /* a status change only from these statuses; NULL: from any */
-    char *actor, *source;
-    json_t *result, *error;
-    disp_json_done done;
-    void *arg;
 } unit_op;
 
-static void op_free(unit_op *op)
+static void op_clear(core_write_op *w)
 {
-    json_decref(op->fields);
-    json_decref(op->rows);
-    g_strfreev(op->may);
-    g_free(op->agency);
-    g_strfreev(op->only_from);
-    g_free(op->actor);
-    g_free(op->source);
-    json_decref(op->result);
-    json_decref(op->error);
-    g_free(op);
+    g_strfreev(((unit_op *)w)->only_from);
 }
 
 static unit_op *op_new(disp_units *u, const char *actor, const char *source, disp_json_done done,
                        void *arg)
 {
-    unit_op *op = g_new0(unit_op, 1);
-    op->u = u;
-    op->actor = g_strdup(actor);
-    op->source = g_strdup(source ? source : "");
-    op->done = done;
-    op->arg = arg;
+    unit_op *op = (unit_op *)core_write_op_new(sizeof(unit_op), u->store, actor, source, done, arg);
+    op->w.clear = op_clear;
     return op;
-}
-
-static void op_done(int rc, GPtrArray *events, void *arg)
-{
-    unit_op *op = arg;
-    if (op->done)
-        op->done(rc, rc ? g_steal_pointer(&op->error) : g_steal_pointer(&op->result), op->arg);
-    op_free(op);
-}
-
-static int submit(unit_op *op, core_write_fn fn)
-{
-    int rc = core_store_write(op->u->store, fn, op_done, op);
-    if (rc)
-        op_free(op);
-    return rc;
 }
 
 /* The stored unit, if it is there, not removed, and (when the caller was
  * authorized for an agency) still of that agency. */
 static int current_unit(core_txn *txn, unit_op *op, json_t **unit)
 {
-    int rc = read_unit(txn, op->id, unit);
+    int rc = read_unit(txn, op->w.id, unit);
     if (!rc && json_object_get(*unit, "removed_at"))
         rc = CORE_ENOTFOUND;
-    if (!rc && op->agency && strcmp(str(*unit, "agency"), op->agency) != 0) {
-        op->error = refusal(NULL, g_strdup("the unit moved to another agency meanwhile"));
+    if (!rc && op->w.agency && strcmp(str(*unit, "agency"), op->w.agency) != 0) {
+        op->w.error =
+            core_write_refusal(NULL, g_strdup("the unit moved to another agency meanwhile"));
         rc = CORE_ECONFLICT;
     }
     if (rc) {
@@ -478,21 +437,21 @@ static int current_unit(core_txn *txn, unit_op *op, json_t **unit)
 
 static int status_part(core_txn *txn, unit_op *op)
 {
-    const char *status = str(op->fields, "status");
+    const char *status = str(op->w.fields, "status");
     if (!status)
         return 0;
-    return set_status(txn, op->id, status,
-                      json_integer_value(json_object_get(op->fields, "incident")), op->actor,
-                      op->source, &op->error);
+    return set_status(txn, op->w.id, status,
+                      json_integer_value(json_object_get(op->w.fields, "incident")), op->w.actor,
+                      op->w.source, &op->w.error);
 }
 
 static int add_write(core_txn *txn, void *arg)
 {
     unit_op *op = arg;
-    int rc = insert_unit(txn, op->fields, op->actor, op->source, &op->id, &op->error);
+    int rc = insert_unit(txn, op->w.fields, op->w.actor, op->w.source, &op->w.id, &op->w.error);
     if (!rc) /* a unit starts in_station; another status is a change like any */
         rc = status_part(txn, op);
-    return rc ? rc : read_unit(txn, op->id, &op->result);
+    return rc ? rc : read_unit(txn, op->w.id, &op->w.result);
 }
 
 static int update_write(core_txn *txn, void *arg)
@@ -502,16 +461,17 @@ static int update_write(core_txn *txn, void *arg)
     int rc = current_unit(txn, op, &before), changed = 0;
     if (!rc && op->only_from &&
         !g_strv_contains((const char *const *)op->only_from, str(before, "status"))) {
-        op->error = refusal(NULL, g_strdup_printf("the unit is %s now", str(before, "status")));
+        op->w.error =
+            core_write_refusal(NULL, g_strdup_printf("the unit is %s now", str(before, "status")));
         rc = CORE_ECONFLICT;
     }
     if (!rc)
-        rc = apply_fields(txn, op->id, before, op->fields, 0, op->actor, op->source, &changed,
-                          &op->error);
+        rc = apply_fields(txn, op->w.id, before, op->w.fields, 0, op->w.actor, op->w.source,
+                          &changed, &op->w.error);
     json_decref(before);
     if (!rc)
         rc = status_part(txn, op);
-    return rc ? rc : read_unit(txn, op->id, &op->result);
+    return rc ? rc : read_unit(txn, op->w.id, &op->w.result);
 }
 
 static int remove_write(core_txn *txn, void *arg)
@@ -522,9 +482,10 @@ static int remove_write(core_txn *txn, void *arg)
     if (rc)
         return rc;
     if (!json_is_null(json_object_get(unit, "incident"))) {
-        op->error = refusal(NULL, g_strdup_printf("%s is %s for %s: change its status first",
-                                                  str(unit, "call_sign"), str(unit, "status"),
-                                                  str(unit, "incident")));
+        op->w.error =
+            core_write_refusal(NULL, g_strdup_printf("%s is %s for %s: change its status first",
+                                                     str(unit, "call_sign"), str(unit, "status"),
+                                                     str(unit, "incident")));
         json_decref(unit);
         return CORE_ECONFLICT;
     }
@@ -536,25 +497,23 @@ static int remove_write(core_txn *txn, void *arg)
         return CORE_EDB;
     }
     sqlite3_bind_int64(s, 1, core_now_ms());
-    sqlite3_bind_int64(s, 2, op->id);
+    sqlite3_bind_int64(s, 2, op->w.id);
     rc = core_txn_check(txn, sqlite3_step(s));
     if (!rc)
-        rc = emit_unit(txn, op->id, "unit.removed",
-                       json_pack("{sO}", "device", json_object_get(unit, "device")), op->actor,
-                       op->source, NULL);
+        rc = emit_unit(txn, op->w.id, "unit.removed",
+                       json_pack("{sO}", "device", json_object_get(unit, "device")), op->w.actor,
+                       op->w.source, NULL);
     json_decref(unit);
     if (!rc)
-        op->result = json_object();
+        op->w.result = json_object();
     return rc;
 }
 
 int disp__unit_upsert(core_txn *txn, json_t *f, char **may, const char *actor, const char *source,
                       char *what, json_t **error)
 {
-    if (may && !g_strv_contains((const char *const *)may, str(f, "agency"))) {
-        *error = json_pack("{ss}", "forbidden", str(f, "agency"));
+    if (core_write_may_touch(may, str(f, "agency"), error))
         return CORE_EINVAL;
-    }
     int64_t id = holder(txn, "call_sign", str(f, "call_sign"), 0);
     if (!id) {
         *what = 'c';
@@ -562,10 +521,8 @@ int disp__unit_upsert(core_txn *txn, json_t *f, char **may, const char *actor, c
     }
     json_t *before = NULL;
     int rc = read_unit(txn, id, &before), changed = 0;
-    if (!rc && may && !g_strv_contains((const char *const *)may, str(before, "agency"))) {
-        *error = json_pack("{ss}", "forbidden", str(before, "agency"));
-        rc = CORE_EINVAL;
-    }
+    if (!rc)
+        rc = core_write_may_touch(may, str(before, "agency"), error);
     if (!rc)
         rc = apply_fields(txn, id, before, f, 1, actor, source, &changed, error);
     json_decref(before);
@@ -573,31 +530,16 @@ int disp__unit_upsert(core_txn *txn, json_t *f, char **may, const char *actor, c
     return rc;
 }
 
+static int import_row(core_txn *txn, void *arg, const json_t *f, char *what, json_t **error)
+{
+    unit_op *op = arg;
+    return disp__unit_upsert(txn, (json_t *)f, op->w.may, op->w.actor, op->w.source, what, error);
+}
+
 static int import_write(core_txn *txn, void *arg)
 {
     unit_op *op = arg;
-    int created = 0, updated = 0, unchanged = 0;
-    size_t i;
-    json_t *row;
-    json_array_foreach(op->rows, i, row)
-    {
-        char what = 0;
-        int rc = disp__unit_upsert(txn, json_object_get(row, "unit"), op->may, op->actor,
-                                   op->source, &what, &op->error);
-        if (rc) {
-            if (!op->error)
-                op->error = json_object();
-            json_object_update_missing(op->error, row);
-            json_object_del(op->error, "unit");
-            return rc;
-        }
-        created += what == 'c';
-        updated += what == 'u';
-        unchanged += what == '=';
-    }
-    op->result =
-        json_pack("{sisisi}", "created", created, "updated", updated, "unchanged", unchanged);
-    return 0;
+    return core_import_write(txn, op->w.rows, "unit", import_row, op, &op->w.result, &op->w.error);
 }
 
 /* ---- the public calls ---- */
@@ -610,8 +552,7 @@ int disp_unit_add(disp_units *u, const json_t *body, const char *actor, const ch
     if (rc)
         return rc;
     unit_op *op = op_new(u, actor, source, done, arg);
-    op->fields = f;
-    return submit(op, add_write);
+    return core_write_op_queue(&op->w, add_write, 0, NULL, f, NULL, NULL);
 }
 
 int disp_unit_update(disp_units *u, int64_t id, const json_t *body, const char *agency,
@@ -623,10 +564,7 @@ int disp_unit_update(disp_units *u, int64_t id, const json_t *body, const char *
     if (rc)
         return rc;
     unit_op *op = op_new(u, actor, source, done, arg);
-    op->id = id;
-    op->fields = f;
-    op->agency = g_strdup(agency);
-    return submit(op, update_write);
+    return core_write_op_queue(&op->w, update_write, id, agency, f, NULL, NULL);
 }
 
 int disp_unit_set_status_if(disp_units *u, int64_t id, const char *const *from, const char *status,
@@ -636,10 +574,10 @@ int disp_unit_set_status_if(disp_units *u, int64_t id, const char *const *from, 
     if (status_index(status) < 0 || incident_id < 0)
         return CORE_EINVAL;
     unit_op *op = op_new(u, actor, source, done, arg);
-    op->id = id;
-    op->fields = json_pack("{sssI}", "status", status, "incident", (json_int_t)incident_id);
     op->only_from = from ? g_strdupv((char **)from) : NULL;
-    return submit(op, update_write);
+    return core_write_op_queue(
+        &op->w, update_write, id, NULL,
+        json_pack("{sssI}", "status", status, "incident", (json_int_t)incident_id), NULL, NULL);
 }
 
 int disp_unit_set_status(disp_units *u, int64_t id, const char *status, int64_t incident_id,
@@ -652,16 +590,12 @@ int disp_unit_remove(disp_units *u, int64_t id, const char *agency, const char *
                      const char *source, disp_json_done done, void *arg)
 {
     unit_op *op = op_new(u, actor, source, done, arg);
-    op->id = id;
-    op->agency = g_strdup(agency);
-    return submit(op, remove_write);
+    return core_write_op_queue(&op->w, remove_write, id, agency, NULL, NULL, NULL);
 }
 
 int disp_units_import(disp_units *u, json_t *rows, char **may, const char *actor,
                       const char *source, disp_json_done done, void *arg)
 {
     unit_op *op = op_new(u, actor, source, done, arg);
-    op->rows = rows;
-    op->may = may ? g_strdupv(may) : NULL;
-    return submit(op, import_write);
+    return core_write_op_queue(&op->w, import_write, 0, NULL, NULL, rows, may);
 }

@@ -9,7 +9,9 @@
  * agency is refused if the camera moved to another meanwhile. Each write
  * reads the row back and hands the camera to its completion, which puts it
  * into the mirror on the loop thread once committed; completions run in
- * commit order, so the mirror never goes back to an older state.
+ * commit order, so the mirror never goes back to an older state. The
+ * queueing and the import's row walk are shared with the other registries
+ * (core/write_op.h, core/import.h).
  *
  * The credentials are columns of their own and are only ever copied into a
  * vid_camera; vid_camera_json, which makes every reply and event, shows
@@ -19,7 +21,9 @@
 
 #include "../core/auth.h"
 #include "../core/core.h"
+#include "../core/import.h"
 #include "../core/log.h"
+#include "../core/write_op.h"
 
 #include <glib.h>
 #include <sqlite3.h>
@@ -151,15 +155,6 @@ static double num(const json_t *o, const char *k)
     return json_number_value(json_object_get(o, k));
 }
 
-static json_t *refusal(const char *f, char *message)
-{
-    json_t *e = json_pack("{ss}", "message", message);
-    if (f)
-        json_object_set_new(e, "field", json_string(f));
-    g_free(message);
-    return e;
-}
-
 static int read_camera(core_txn *txn, int64_t id, vid_camera **out)
 {
     sqlite3_stmt *s = core_txn_prepare(txn, "SELECT " COLUMNS " FROM cameras WHERE id = ?");
@@ -191,7 +186,7 @@ static int name_free(core_txn *txn, const json_t *f, int64_t id, json_t **error)
     int64_t other = holder(txn, str(f, "name"), id);
     if (!other)
         return 0;
-    *error = refusal(
+    *error = core_write_refusal(
         "name", g_strdup_printf("a camera named %s is already registered (C-%" G_GINT64_FORMAT ")",
                                 str(f, "name"), other));
     return CORE_EEXISTS;
@@ -323,80 +318,49 @@ static int change_camera(core_txn *txn, const vid_camera *before, const json_t *
 /* ---- the writes ---- */
 
 typedef struct {
+    core_write_op w; /* first: the op is freed as one */
     vid_cameras *c;
-    int64_t id;
-    json_t *fields; /* checked: add, update */
-    json_t *rows;   /* import */
-    char **may;     /* import: agencies whose cameras may change; NULL: all */
-    char *agency;   /* the camera's agency the caller was authorized for, or NULL */
-    char *actor, *source;
     GPtrArray *put; /* vid_camera*: the states to mirror once committed */
     int removed;
-    json_t *result, *error;
-    vid_json_done done;
-    void *arg;
 } cam_op;
 
-static void op_free(cam_op *op)
+static void op_clear(core_write_op *w)
 {
-    json_decref(op->fields);
-    json_decref(op->rows);
-    g_strfreev(op->may);
-    g_free(op->agency);
-    g_free(op->actor);
-    g_free(op->source);
-    g_ptr_array_unref(op->put);
-    json_decref(op->result);
-    json_decref(op->error);
-    g_free(op);
+    g_ptr_array_unref(((cam_op *)w)->put);
+}
+
+/* The mirror takes what the write committed. */
+static void op_committed(core_write_op *w)
+{
+    cam_op *op = (cam_op *)w;
+    if (op->removed)
+        g_hash_table_remove(op->c->by_id, &w->id);
+    gsize n = 0;
+    gpointer *cams = g_ptr_array_steal(op->put, &n);
+    for (gsize i = 0; i < n; i++)
+        g_hash_table_replace(op->c->by_id, &((vid_camera *)cams[i])->id, cams[i]);
+    g_free(cams);
 }
 
 static cam_op *op_new(vid_cameras *c, const char *actor, const char *source, vid_json_done done,
                       void *arg)
 {
-    cam_op *op = g_new0(cam_op, 1);
+    cam_op *op = (cam_op *)core_write_op_new(sizeof(cam_op), c->store, actor, source, done, arg);
     op->c = c;
-    op->actor = g_strdup(actor);
-    op->source = g_strdup(source ? source : "");
     op->put = g_ptr_array_new_with_free_func(camera_free);
-    op->done = done;
-    op->arg = arg;
+    op->w.clear = op_clear;
+    op->w.committed = op_committed;
     return op;
-}
-
-static void op_done(int rc, GPtrArray *events, void *arg)
-{
-    cam_op *op = arg;
-    (void)events;
-    if (!rc) {
-        if (op->removed)
-            g_hash_table_remove(op->c->by_id, &op->id);
-        gsize n = 0;
-        gpointer *cams = g_ptr_array_steal(op->put, &n);
-        for (gsize i = 0; i < n; i++)
-            g_hash_table_replace(op->c->by_id, &((vid_camera *)cams[i])->id, cams[i]);
-        g_free(cams);
-    }
-    if (op->done)
-        op->done(rc, rc ? g_steal_pointer(&op->error) : g_steal_pointer(&op->result), op->arg);
-    op_free(op);
-}
-
-static int submit(cam_op *op, core_write_fn fn)
-{
-    int rc = core_store_write(op->c->store, fn, op_done, op);
-    if (rc)
-        op_free(op);
-    return rc;
 }
 
 /* The stored camera, if it is there and (when the caller was authorized
  * for an agency) still of that agency. */
 static int current_camera(core_txn *txn, cam_op *op, vid_camera **cam)
 {
-    int rc = read_camera(txn, op->id, cam);
-    if (!rc && op->agency && strcmp((*cam)->agency, op->agency) != 0) {
-        op->error = refusal(NULL, g_strdup("the camera moved to another agency meanwhile"));
+    int rc = read_camera(txn, op->w.id, cam);
+    if (!rc && op->w.agency && strcmp((*cam)->agency, op->w.agency) != 0) {
+        op->w.error =
+            core_write_refusal(NULL, g_strdup("the camera moved to another agency meanwhile"));
         camera_free(*cam);
         *cam = NULL;
         rc = CORE_ECONFLICT;
@@ -411,7 +375,7 @@ static int keep(cam_op *op, int rc, vid_camera *cam)
         camera_free(cam);
         return rc;
     }
-    op->result = vid_camera_json(cam);
+    op->w.result = vid_camera_json(cam);
     g_ptr_array_add(op->put, cam);
     return 0;
 }
@@ -420,7 +384,7 @@ static int add_write(core_txn *txn, void *arg)
 {
     cam_op *op = arg;
     vid_camera *cam = NULL;
-    int rc = insert_camera(txn, op->fields, op->actor, op->source, &cam, &op->error);
+    int rc = insert_camera(txn, op->w.fields, op->w.actor, op->w.source, &cam, &op->w.error);
     return keep(op, rc, cam);
 }
 
@@ -430,8 +394,8 @@ static int update_write(core_txn *txn, void *arg)
     vid_camera *before = NULL, *after = NULL;
     int changed = 0, rc = current_camera(txn, op, &before);
     if (!rc)
-        rc = change_camera(txn, before, op->fields, op->actor, op->source, &changed, &after,
-                           &op->error);
+        rc = change_camera(txn, before, op->w.fields, op->w.actor, op->w.source, &changed, &after,
+                           &op->w.error);
     camera_free(before);
     return keep(op, rc, after);
 }
@@ -445,43 +409,36 @@ static int remove_write(core_txn *txn, void *arg)
     if (!rc && !s)
         rc = CORE_EDB;
     if (s) {
-        sqlite3_bind_int64(s, 1, op->id);
+        sqlite3_bind_int64(s, 1, op->w.id);
         rc = core_txn_check(txn, sqlite3_step(s));
     }
     if (!rc)
-        rc = emit(txn, "camera.removed", cam, json_object(), NULL, op->actor, op->source);
+        rc = emit(txn, "camera.removed", cam, json_object(), NULL, op->w.actor, op->w.source);
     camera_free(cam);
     if (!rc) {
         op->removed = 1;
-        op->result = json_object();
+        op->w.result = json_object();
     }
     return rc;
 }
 
-static int may_touch(char **may, const char *agency, json_t **error)
-{
-    if (!may || g_strv_contains((const char *const *)may, agency))
-        return 0;
-    *error = json_pack("{ss}", "forbidden", agency);
-    return CORE_EINVAL;
-}
-
 /* One imported row: by name, created or changed. *what: 'c', 'u' or '='. */
-static int upsert(core_txn *txn, cam_op *op, const json_t *f, char *what)
+static int upsert(core_txn *txn, void *arg, const json_t *f, char *what, json_t **error)
 {
-    int rc = may_touch(op->may, str(f, "agency"), &op->error);
+    cam_op *op = arg;
+    int rc = core_write_may_touch(op->w.may, str(f, "agency"), error);
     int64_t id = rc ? 0 : holder(txn, str(f, "name"), 0);
     vid_camera *before = NULL, *after = NULL;
     if (!rc && !id) {
         *what = 'c';
-        rc = insert_camera(txn, f, op->actor, op->source, &after, &op->error);
+        rc = insert_camera(txn, f, op->w.actor, op->w.source, &after, error);
     } else if (!rc) {
         rc = read_camera(txn, id, &before);
         if (!rc)
-            rc = may_touch(op->may, before->agency, &op->error);
+            rc = core_write_may_touch(op->w.may, before->agency, error);
         int changed = 0;
         if (!rc)
-            rc = change_camera(txn, before, f, op->actor, op->source, &changed, &after, &op->error);
+            rc = change_camera(txn, before, f, op->w.actor, op->w.source, &changed, &after, error);
         *what = changed ? 'u' : '=';
         camera_free(before);
     }
@@ -495,27 +452,7 @@ static int upsert(core_txn *txn, cam_op *op, const json_t *f, char *what)
 static int import_write(core_txn *txn, void *arg)
 {
     cam_op *op = arg;
-    int created = 0, updated = 0, unchanged = 0;
-    size_t i;
-    json_t *row;
-    json_array_foreach(op->rows, i, row)
-    {
-        char what = 0;
-        int rc = upsert(txn, op, json_object_get(row, "camera"), &what);
-        if (rc) {
-            if (!op->error)
-                op->error = json_object();
-            json_object_update_missing(op->error, row);
-            json_object_del(op->error, "camera");
-            return rc;
-        }
-        created += what == 'c';
-        updated += what == 'u';
-        unchanged += what == '=';
-    }
-    op->result =
-        json_pack("{sisisi}", "created", created, "updated", updated, "unchanged", unchanged);
-    return 0;
+    return core_import_write(txn, op->w.rows, "camera", upsert, op, &op->w.result, &op->w.error);
 }
 
 /* ---- the public calls ---- */
@@ -528,8 +465,7 @@ int vid_camera_add(vid_cameras *c, const json_t *body, const char *actor, const 
     if (rc)
         return rc;
     cam_op *op = op_new(c, actor, source, done, arg);
-    op->fields = f;
-    return submit(op, add_write);
+    return core_write_op_queue(&op->w, add_write, 0, NULL, f, NULL, NULL);
 }
 
 int vid_camera_update(vid_cameras *c, int64_t id, const json_t *body, const char *agency,
@@ -541,28 +477,21 @@ int vid_camera_update(vid_cameras *c, int64_t id, const json_t *body, const char
     if (rc)
         return rc;
     cam_op *op = op_new(c, actor, source, done, arg);
-    op->id = id;
-    op->fields = f;
-    op->agency = g_strdup(agency);
-    return submit(op, update_write);
+    return core_write_op_queue(&op->w, update_write, id, agency, f, NULL, NULL);
 }
 
 int vid_camera_remove(vid_cameras *c, int64_t id, const char *agency, const char *actor,
                       const char *source, vid_json_done done, void *arg)
 {
     cam_op *op = op_new(c, actor, source, done, arg);
-    op->id = id;
-    op->agency = g_strdup(agency);
-    return submit(op, remove_write);
+    return core_write_op_queue(&op->w, remove_write, id, agency, NULL, NULL, NULL);
 }
 
 int vid_cameras_import(vid_cameras *c, json_t *rows, char **may, const char *actor,
                        const char *source, vid_json_done done, void *arg)
 {
     cam_op *op = op_new(c, actor, source, done, arg);
-    op->rows = rows;
-    op->may = may ? g_strdupv(may) : NULL;
-    return submit(op, import_write);
+    return core_write_op_queue(&op->w, import_write, 0, NULL, NULL, rows, may);
 }
 
 /* ---- the mirror ---- */

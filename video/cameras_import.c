@@ -1,7 +1,9 @@
 /*
- * cameras_import.c — a camera list as a file: CSV (core/csv.h) or a
- * GeoJSON FeatureCollection of Points, read into rows that are each
- * checked like a camera created through the API (cameras.h).
+ * cameras_import.c — a camera list as a file: CSV or a GeoJSON
+ * FeatureCollection of Points, read by the shared import steps
+ * (core/import.h) into rows that are each checked like a camera created
+ * through the API (cameras.h). What is the cameras' own is here: the
+ * columns, a CSV cell's type, a feature's place, a name twice in a file.
  *
  * Everything is parsed and checked before anything is written, so a file
  * with a mistake changes nothing and the answer names the first line (CSV,
@@ -14,7 +16,7 @@
 #include "cameras_internal.h"
 
 #include "../core/core.h"
-#include "../core/csv.h"
+#include "../core/import.h"
 
 #include <math.h>
 #include <string.h>
@@ -28,69 +30,49 @@ static const char *const numeric[] = {"lon", "lat", "height_m", "heading", "fov"
 static const char *const needed[] = {"name",    "agency", "lon",      "lat",
                                      "heading", "fov",    "rtsp_url", NULL};
 
-static int refuse_at(char **where, char **field, char **message, char *at, const char *f, char *msg)
-{
-    *where = at;
-    return vid__refuse(field, message, f, msg);
-}
+/* The names already in a file, while it is read: name -> where (a name twice). */
+typedef struct {
+    vid_cameras *c;
+    GHashTable *names;
+} parse;
 
-/* Checks a row's body and appends {key: n, "camera": fields} to rows;
- * names: name -> where (a name twice in one file). Takes at. */
-static int add_row(vid_cameras *c, json_t *rows, GHashTable *names, json_t *body, const char *key,
-                   int n, char *at, char **where, char **field, char **message)
+/* Checks a row's body and appends {key: n, "camera": fields} to rows. Takes at. */
+static int add_row(void *ctx, json_t *rows, const json_t *body, const char *key, int n, char *at,
+                   core_import_err *e)
 {
+    parse *p = ctx;
     json_t *cam = NULL;
-    int rc = vid__camera_check(c, body, 1, &cam, field, message);
+    int rc = vid__camera_check(p->c, body, 1, &cam, e->field, e->message);
     const char *name = rc ? NULL : json_string_value(json_object_get(cam, "name"));
-    const char *other = name ? g_hash_table_lookup(names, name) : NULL;
+    const char *other = name ? g_hash_table_lookup(p->names, name) : NULL;
     if (other)
-        rc = vid__refuse(field, message, "name",
+        rc = vid__refuse(e->field, e->message, "name",
                          g_strdup_printf("the name %s is also on %s", name, other));
     if (rc) {
-        *where = at;
+        *e->where = at;
         json_decref(cam);
         return rc;
     }
     json_array_append_new(rows, json_pack("{siso}", key, n, "camera", cam));
-    g_hash_table_insert(names, (gpointer)name, at); /* name lives in rows */
+    g_hash_table_insert(p->names, (gpointer)name, at); /* name lives in rows */
     return 0;
-}
-
-/* "where: message" for a message about a field of a row. */
-static void prefix_message(char **message, const char *where)
-{
-    if (!*message || !where || !strcmp(where, "file") || g_str_has_prefix(*message, where))
-        return;
-    char *m = g_strdup_printf("%s: %s", where, *message);
-    g_free(*message);
-    *message = m;
 }
 
 /* ---- CSV ---- */
 
-static int csv_header(GPtrArray *names, int *index, char **where, char **field, char **message)
+static int csv_header(GPtrArray *names, int *index, core_import_err *e)
 {
-    for (int k = 0; columns[k]; k++)
-        index[k] = -1;
-    for (guint i = 0; i < names->len; i++) {
-        char *name = g_ascii_strdown(g_strstrip((char *)names->pdata[i]), -1);
-        int k = 0;
-        while (columns[k] && strcmp(columns[k], name) != 0)
-            k++;
-        int bad = !columns[k] || index[k] >= 0;
-        if (!bad)
-            index[k] = (int)i;
-        int rc = bad ? refuse_at(where, field, message, g_strdup("line 1"), name,
-                                 g_strdup_printf("column '%.40s' is unknown or repeated", name))
-                     : 0;
-        g_free(name);
-        if (rc)
-            return rc;
+    char *bad = NULL;
+    if (core_import_columns(names, columns, index, &bad)) {
+        int rc = core_import_refuse(e, g_strdup("line 1"), bad,
+                                    g_strdup_printf("column '%.40s' is unknown or repeated", bad));
+        g_free(bad);
+        return rc;
     }
     for (int k = 0; columns[k]; k++)
         if (index[k] < 0 && g_strv_contains(needed, columns[k]))
-            return refuse_at(where, field, message, g_strdup("line 1"), columns[k],
-                             g_strdup_printf("the header has no column %s", columns[k]));
+            return core_import_refuse(e, g_strdup("line 1"), columns[k],
+                                      g_strdup_printf("the header has no column %s", columns[k]));
     return 0;
 }
 
@@ -135,88 +117,21 @@ static json_t *csv_body(GPtrArray *f, const int *index)
     return body;
 }
 
-static int csv_rows(vid_cameras *c, core_csv *in, json_t *rows, char **where, char **field,
-                    char **message)
-{
-    GPtrArray *f = g_ptr_array_new_with_free_func(g_free);
-    GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
-    int index[G_N_ELEMENTS(columns)], rc;
-    if (core_csv_record(in, f) != 1)
-        rc = refuse_at(where, field, message, g_strdup("line 1"), "name",
-                       g_strdup("the header (name,agency,lon,lat,heading,fov,rtsp_url,…) is"
-                                " missing"));
-    else
-        rc = csv_header(f, index, where, field, message);
-    guint ncols = f->len;
-    while (!rc) {
-        int line = in->line, r = core_csv_record(in, f);
-        char *at = g_strdup_printf("line %d", line);
-        if (r == 0) {
-            g_free(at);
-            break;
-        }
-        if (r < 0) {
-            rc = refuse_at(where, field, message, at, "",
-                           g_strdup("a quoted field is not closed properly"));
-        } else if (f->len == 1 && !*(char *)f->pdata[0]) {
-            g_free(at); /* a blank line */
-        } else if (f->len != ncols) {
-            rc = refuse_at(where, field, message, at, "",
-                           g_strdup_printf("%u fields where the header has %u", f->len, ncols));
-        } else if (json_array_size(rows) >= IMPORT_ROWS_MAX) {
-            rc = refuse_at(where, field, message, at, "",
-                           g_strdup_printf("at most %d cameras in one file", IMPORT_ROWS_MAX));
-        } else {
-            json_t *body = csv_body(f, index);
-            rc = add_row(c, rows, names, body, "line", line, at, where, field, message);
-            json_decref(body);
-        }
-    }
-    g_hash_table_destroy(names);
-    g_ptr_array_free(f, TRUE);
-    return rc;
-}
-
-int vid_cameras_parse_csv(vid_cameras *c, const char *text, size_t len, json_t **rows, char **where,
-                          char **field, char **message)
-{
-    *rows = json_array();
-    *where = *field = *message = NULL;
-    int rc;
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
-        text += 3;
-        len -= 3;
-    }
-    if (!g_utf8_validate(text, (gssize)len, NULL) || memchr(text, 0, len)) {
-        rc = refuse_at(where, field, message, g_strdup("file"), "",
-                       g_strdup("the file is not UTF-8 text"));
-    } else {
-        core_csv in = {text, text + len, 1};
-        rc = csv_rows(c, &in, *rows, where, field, message);
-    }
-    if (rc) {
-        prefix_message(message, *where);
-        json_decref(*rows);
-        *rows = NULL;
-    }
-    return rc;
-}
-
 /* ---- GeoJSON ---- */
 
 /* The properties as a camera body, the Point as its place. */
-static int feature_body(const json_t *feat, json_t **body, char **field, char **message)
+static int feature_body(const json_t *feat, json_t **body, core_import_err *e)
 {
     json_t *props = json_object_get(feat, "properties"), *geom = json_object_get(feat, "geometry");
     json_t *xy = json_object_get(geom, "coordinates");
     if (!json_is_object(feat) ||
         g_strcmp0(json_string_value(json_object_get(feat, "type")), "Feature") != 0 ||
         !json_is_object(props))
-        return vid__refuse(field, message, "properties",
+        return vid__refuse(e->field, e->message, "properties",
                            g_strdup("a Feature whose properties carry the camera's fields"));
     if (g_strcmp0(json_string_value(json_object_get(geom, "type")), "Point") != 0 ||
         json_array_size(xy) < 2 || json_array_size(xy) > 3)
-        return vid__refuse(field, message, "geometry",
+        return vid__refuse(e->field, e->message, "geometry",
                            g_strdup("a Point: the camera's place, WGS84 lon, lat"));
     *body = json_deep_copy(props);
     json_object_set(*body, "lon", json_array_get(xy, 0));
@@ -224,41 +139,34 @@ static int feature_body(const json_t *feat, json_t **body, char **field, char **
     return 0;
 }
 
+static const core_import_spec spec = {
+    .noun = "cameras",
+    .max_rows = IMPORT_ROWS_MAX,
+    .columns = G_N_ELEMENTS(columns),
+    .no_head_field = "name",
+    .no_head_message = "the header (name,agency,lon,lat,heading,fov,rtsp_url,…) is missing",
+    .header = csv_header,
+    .csv_body = csv_body,
+    .feature_body = feature_body,
+    .add = add_row,
+};
+
+int vid_cameras_parse_csv(vid_cameras *c, const char *text, size_t len, json_t **rows, char **where,
+                          char **field, char **message)
+{
+    parse p = {c, g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free)};
+    core_import_err e = {where, field, message};
+    int rc = core_import_csv(&spec, &p, text, len, rows, &e);
+    g_hash_table_destroy(p.names);
+    return rc;
+}
+
 int vid_cameras_parse_geojson(vid_cameras *c, const json_t *doc, json_t **rows, char **where,
                               char **field, char **message)
 {
-    *rows = json_array();
-    *where = *field = *message = NULL;
-    json_t *features = json_object_get(doc, "features");
-    int rc = 0;
-    if (g_strcmp0(json_string_value(json_object_get(doc, "type")), "FeatureCollection") != 0 ||
-        !json_is_array(features))
-        rc = refuse_at(where, field, message, g_strdup("file"), "type",
-                       g_strdup("a GeoJSON FeatureCollection"));
-    else if (json_array_size(features) > IMPORT_ROWS_MAX)
-        rc = refuse_at(where, field, message, g_strdup("file"), "features",
-                       g_strdup_printf("at most %d cameras in one file", IMPORT_ROWS_MAX));
-    GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
-    size_t i;
-    json_t *feat;
-    json_array_foreach(features, i, feat)
-    {
-        if (rc)
-            break;
-        char *at = g_strdup_printf("features[%zu]", i);
-        json_t *body = NULL;
-        rc = feature_body(feat, &body, field, message);
-        if (rc)
-            *where = at;
-        else
-            rc = add_row(c, *rows, names, body, "feature", (int)i, at, where, field, message);
-        json_decref(body);
-    }
-    g_hash_table_destroy(names);
-    if (rc) {
-        prefix_message(message, *where);
-        json_decref(*rows);
-        *rows = NULL;
-    }
+    parse p = {c, g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free)};
+    core_import_err e = {where, field, message};
+    int rc = core_import_geojson(&spec, &p, doc, rows, &e);
+    g_hash_table_destroy(p.names);
     return rc;
 }

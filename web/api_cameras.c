@@ -18,6 +18,8 @@
  * the first answer is the one to open. The camera's agency comes from the
  * mirror and is handed to the write, which refuses if it changed
  * meanwhile. Refusals are 403 and audited. No reply carries credentials.
+ * The write replies and the import are the registry routes' own
+ * (api_registry.c).
  */
 #include "internal.h"
 
@@ -31,30 +33,20 @@
 #define NEAR_RADIUS_DEFAULT_M 300.0
 #define NEAR_RADIUS_MAX_M 10000.0
 
-typedef struct {
-    web_req *req;
-    core_session *who; /* a copy: the session may end while the store works */
-} cam_ctx;
-
-static cam_ctx *ctx_new(web_req *req)
+static int parse(void *cameras, const char *text, size_t len, const json_t *doc, json_t **rows,
+                 char **where, char **field, char **message)
 {
-    cam_ctx *c = g_new0(cam_ctx, 1);
-    c->req = req;
-    c->who = core_session_copy(req->session);
-    return c;
+    return doc ? vid_cameras_parse_geojson(cameras, doc, rows, where, field, message)
+               : vid_cameras_parse_csv(cameras, text, len, rows, where, field, message);
 }
 
-static void ctx_free(cam_ctx *c)
+static int import(void *cameras, json_t *rows, char **may, const char *actor, const char *source,
+                  void *ctx)
 {
-    core_session_copy_free(c->who);
-    g_free(c);
+    return vid_cameras_import(cameras, rows, may, actor, source, web_reg_written, ctx);
 }
 
-static int forbid(web_req *req, const char *user, core_action action)
-{
-    web_reply_forbidden(req, user, core_action_name(action), req->path);
-    return -1;
-}
+static const web_registry cameras_reg = {"camera", CORE_ACT_CAMERAS_MANAGE, parse, import};
 
 static vid_cameras *registry(web_req *req)
 {
@@ -75,24 +67,10 @@ static const vid_camera *path_camera(web_req *req, core_action action)
         return NULL;
     }
     if (!core_may(req->session, action, cam->agency)) {
-        forbid(req, req->session->username, action);
+        web_forbid(req, req->session->username, action);
         return NULL;
     }
     return cam;
-}
-
-/* An error naming the field, and the line or feature of an import. */
-static void reply_field(web_req *req, int status, const char *code, const char *field,
-                        const char *message, const json_t *at)
-{
-    json_t *e = json_pack("{ssss}", "code", code, "message", message);
-    if (field && *field)
-        json_object_set_new(e, "field", json_string(field));
-    if (json_object_get(at, "line"))
-        json_object_set(e, "line", json_object_get(at, "line"));
-    if (json_object_get(at, "feature"))
-        json_object_set(e, "feature", json_object_get(at, "feature"));
-    web_reply_json(req, status, json_pack("{so}", "error", e));
 }
 
 /* ---- reads ---- */
@@ -205,59 +183,6 @@ static void camera_get(web_req *req)
 
 /* ---- writes ---- */
 
-static void reply_failed(cam_ctx *c, int rc, const json_t *r)
-{
-    web_req *req = c->req;
-    const char *msg = json_string_value(json_object_get(r, "message"));
-    const char *field = json_string_value(json_object_get(r, "field"));
-    if (json_object_get(r, "forbidden"))
-        forbid(req, c->who->username, CORE_ACT_CAMERAS_MANAGE);
-    else if (rc == CORE_EINVAL && msg)
-        reply_field(req, 400, "invalid_field", field, msg, r);
-    else if ((rc == CORE_EEXISTS || rc == CORE_ECONFLICT) && msg)
-        reply_field(req, 409, "conflict", field, msg, r);
-    else if (rc == CORE_ENOTFOUND)
-        web_reply_error(req, 404, "not_found", "no camera %s", web_param(&req->params, "id"));
-    else
-        web_reply_core_error(req, rc);
-}
-
-static void written(int rc, json_t *result, void *arg)
-{
-    cam_ctx *c = arg;
-    web_req *req = c->req;
-    if (rc) {
-        reply_failed(c, rc, result);
-    } else if (req->method == WEB_DELETE) {
-        web_reply(req, 204, "application/json", g_bytes_new_static("", 0));
-    } else if (req->method == WEB_POST && json_object_get(result, "created")) {
-        web_reply_json(req, 200, json_incref(result));
-    } else if (req->method == WEB_POST) {
-        char *loc =
-            g_strdup_printf("/api/v1/cameras/%s", json_string_value(json_object_get(result, "id")));
-        web_req_add_header(req, "location", loc);
-        g_free(loc);
-        web_reply_json(req, 201, json_pack("{sO}", "camera", result));
-    } else {
-        web_reply_json(req, 200, json_pack("{sO}", "camera", result));
-    }
-    json_decref(result);
-    ctx_free(c);
-}
-
-/* Replies to what a call returned synchronously. */
-static void started(cam_ctx *c, int rc, char *field, char *message)
-{
-    if (rc == CORE_EINVAL && message)
-        reply_field(c->req, 400, "invalid_field", field, message, NULL);
-    else if (rc)
-        web_reply_core_error(c->req, rc);
-    if (rc)
-        ctx_free(c);
-    g_free(field);
-    g_free(message);
-}
-
 static void camera_create(web_req *req)
 {
     json_t *body = web_req_json(req);
@@ -266,15 +191,15 @@ static void camera_create(web_req *req)
     const char *agency = json_string_value(json_object_get(body, "agency"));
     if (agency && !core_may(req->session, CORE_ACT_CAMERAS_MANAGE, agency)) {
         json_decref(body);
-        forbid(req, req->session->username, CORE_ACT_CAMERAS_MANAGE);
+        web_forbid(req, req->session->username, CORE_ACT_CAMERAS_MANAGE);
         return;
     }
     char *field = NULL, *message = NULL;
-    cam_ctx *c = ctx_new(req);
-    int rc = vid_camera_add(registry(req), body, req->session->username, req->peer, written, c,
-                            &field, &message);
+    web_reg_ctx *c = web_reg_ctx_new(req, &cameras_reg);
+    int rc = vid_camera_add(registry(req), body, req->session->username, req->peer, web_reg_written,
+                            c, &field, &message);
     json_decref(body);
-    started(c, rc, field, message);
+    web_reg_started(c, rc, field, message);
 }
 
 static void camera_update(web_req *req)
@@ -288,15 +213,15 @@ static void camera_update(web_req *req)
     const char *to = json_string_value(json_object_get(body, "agency"));
     if (to && !core_may(req->session, CORE_ACT_CAMERAS_MANAGE, to)) {
         json_decref(body);
-        forbid(req, req->session->username, CORE_ACT_CAMERAS_MANAGE);
+        web_forbid(req, req->session->username, CORE_ACT_CAMERAS_MANAGE);
         return;
     }
     char *field = NULL, *message = NULL;
-    cam_ctx *c = ctx_new(req);
+    web_reg_ctx *c = web_reg_ctx_new(req, &cameras_reg);
     int rc = vid_camera_update(registry(req), cam->id, body, cam->agency, req->session->username,
-                               req->peer, written, c, &field, &message);
+                               req->peer, web_reg_written, c, &field, &message);
     json_decref(body);
-    started(c, rc, field, message);
+    web_reg_started(c, rc, field, message);
 }
 
 static void camera_remove(web_req *req)
@@ -304,82 +229,15 @@ static void camera_remove(web_req *req)
     const vid_camera *cam = path_camera(req, CORE_ACT_CAMERAS_MANAGE);
     if (!cam)
         return;
-    cam_ctx *c = ctx_new(req);
+    web_reg_ctx *c = web_reg_ctx_new(req, &cameras_reg);
     int rc = vid_camera_remove(registry(req), cam->id, cam->agency, req->session->username,
-                               req->peer, written, c);
-    started(c, rc, NULL, NULL);
-}
-
-/* ---- import ---- */
-
-/* {"line": 3} / {"feature": 2} from "line 3" / "features[2]". */
-static json_t *where_json(const char *where)
-{
-    json_t *at = json_object();
-    int n;
-    if (where && sscanf(where, "line %d", &n) == 1)
-        json_object_set_new(at, "line", json_integer(n));
-    else if (where && sscanf(where, "features[%d]", &n) == 1)
-        json_object_set_new(at, "feature", json_integer(n));
-    return at;
-}
-
-/* Parses the body by its type; replies and returns NULL on error. */
-static json_t *import_rows(web_req *req)
-{
-    const char *type = req->body_type ? req->body_type : "";
-    const char *text = req->body ? (const char *)req->body->data : "";
-    size_t len = req->body ? req->body->len : 0;
-    json_t *rows = NULL;
-    char *where = NULL, *field = NULL, *message = NULL;
-    int rc;
-    if (strcmp(type, "text/csv") == 0) {
-        rc = vid_cameras_parse_csv(registry(req), text, len, &rows, &where, &field, &message);
-    } else if (strcmp(type, "application/geo+json") == 0 || strcmp(type, "application/json") == 0) {
-        json_t *doc = web_req_json(req);
-        if (!doc)
-            return NULL;
-        rc = vid_cameras_parse_geojson(registry(req), doc, &rows, &where, &field, &message);
-        json_decref(doc);
-    } else {
-        web_reply_error(req, 415, "unsupported_media_type",
-                        "send text/csv or application/geo+json (a FeatureCollection)");
-        return NULL;
-    }
-    if (rc) {
-        json_t *at = where_json(where);
-        reply_field(req, 400, "invalid_field", field, message ? message : "invalid file", at);
-        json_decref(at);
-    }
-    g_free(where);
-    g_free(field);
-    g_free(message);
-    return rows;
+                               req->peer, web_reg_written, c);
+    web_reg_started(c, rc, NULL, NULL);
 }
 
 static void camera_import(web_req *req)
 {
-    json_t *rows = import_rows(req);
-    if (!rows)
-        return;
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row)
-    {
-        const char *agency =
-            json_string_value(json_object_get(json_object_get(row, "camera"), "agency"));
-        if (!core_may(req->session, CORE_ACT_CAMERAS_MANAGE, agency)) {
-            json_decref(rows);
-            forbid(req, req->session->username, CORE_ACT_CAMERAS_MANAGE);
-            return;
-        }
-    }
-    char **may = core_readable_agencies(req->session, CORE_ACT_CAMERAS_MANAGE);
-    cam_ctx *c = ctx_new(req);
-    int rc =
-        vid_cameras_import(registry(req), rows, may, req->session->username, req->peer, written, c);
-    g_strfreev(may);
-    started(c, rc, NULL, NULL);
+    web_reg_import(req, &cameras_reg, registry(req));
 }
 
 void web_api_cameras_register(web_server *srv)

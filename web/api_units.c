@@ -7,7 +7,8 @@
  * creating or removing it units.manage; its status units.status. The
  * unit's agency comes from the registry's mirror on the loop thread and is
  * handed to the write, which refuses if it changed meanwhile. Refusals are
- * 403 and audited.
+ * 403 and audited. The write replies and the import are the registry
+ * routes' own (api_registry.c).
  */
 #include "internal.h"
 
@@ -17,24 +18,20 @@
 
 #include <string.h>
 
-typedef struct {
-    web_req *req;
-    core_session *who; /* a copy: the session may end while the store works */
-} unit_ctx;
-
-static unit_ctx *ctx_new(web_req *req)
+static int parse(void *units, const char *text, size_t len, const json_t *doc, json_t **rows,
+                 char **where, char **field, char **message)
 {
-    unit_ctx *c = g_new0(unit_ctx, 1);
-    c->req = req;
-    c->who = core_session_copy(req->session);
-    return c;
+    return doc ? disp_units_parse_geojson(units, doc, rows, where, field, message)
+               : disp_units_parse_csv(units, text, len, rows, where, field, message);
 }
 
-static void ctx_free(unit_ctx *c)
+static int import(void *units, json_t *rows, char **may, const char *actor, const char *source,
+                  void *ctx)
 {
-    core_session_copy_free(c->who);
-    g_free(c);
+    return disp_units_import(units, rows, may, actor, source, web_reg_written, ctx);
 }
+
+static const web_registry units_reg = {"unit", CORE_ACT_UNITS_MANAGE, parse, import};
 
 /* The {id} of the path ("U-12" or "12"); replies 400 otherwise. */
 int web_unit_path_id(web_req *req, int64_t *id)
@@ -47,45 +44,6 @@ int web_unit_path_id(web_req *req, int64_t *id)
     if (*id <= 0)
         web_reply_error(req, 400, "invalid_parameter", "a unit id is U-<number>");
     return *id > 0 ? 0 : -1;
-}
-
-static int forbid(web_req *req, const char *user, core_action action)
-{
-    web_reply_forbidden(req, user, core_action_name(action), req->path);
-    return -1;
-}
-
-/* An error naming the field, and the line or feature of an import. */
-static void reply_field(web_req *req, int status, const char *code, const char *field,
-                        const char *message, const json_t *at)
-{
-    json_t *e = json_pack("{ssss}", "code", code, "message", message);
-    if (field && *field)
-        json_object_set_new(e, "field", json_string(field));
-    if (json_object_get(at, "line"))
-        json_object_set(e, "line", json_object_get(at, "line"));
-    if (json_object_get(at, "feature"))
-        json_object_set(e, "feature", json_object_get(at, "feature"));
-    web_reply_json(req, status, json_pack("{so}", "error", e));
-}
-
-/* Replies to a failed write; result (may be NULL) as units.h describes it. */
-static void reply_failed(unit_ctx *c, int rc, const json_t *r)
-{
-    web_req *req = c->req;
-    const char *msg = json_string_value(json_object_get(r, "message"));
-    const char *field = json_string_value(json_object_get(r, "field"));
-    if (json_object_get(r, "forbidden")) {
-        forbid(req, c->who->username, CORE_ACT_UNITS_MANAGE);
-    } else if (rc == CORE_EINVAL && msg) {
-        reply_field(req, 400, "invalid_field", field, msg, r);
-    } else if ((rc == CORE_EEXISTS || rc == CORE_ECONFLICT) && msg) {
-        reply_field(req, 409, "conflict", field, msg, r);
-    } else if (rc == CORE_ENOTFOUND) {
-        web_reply_error(req, 404, "not_found", "no unit %s", web_param(&req->params, "id"));
-    } else {
-        web_reply_core_error(req, rc);
-    }
 }
 
 /* ---- reads ---- */
@@ -132,16 +90,16 @@ static void units_list(web_req *req)
 
 static void got(int rc, json_t *unit, void *arg)
 {
-    unit_ctx *c = arg;
+    web_reg_ctx *c = arg;
     const char *agency = json_string_value(json_object_get(unit, "agency"));
     if (rc)
-        reply_failed(c, rc, NULL);
+        web_reg_failed(c, rc, NULL);
     else if (!core_may(c->who, CORE_ACT_UNITS_READ, agency))
-        forbid(c->req, c->who->username, CORE_ACT_UNITS_READ);
+        web_forbid(c->req, c->who->username, CORE_ACT_UNITS_READ);
     else
         web_reply_json(c->req, 200, json_pack("{sO}", "unit", unit));
     json_decref(unit);
-    ctx_free(c);
+    web_reg_ctx_free(c);
 }
 
 static void unit_get(web_req *req)
@@ -149,51 +107,15 @@ static void unit_get(web_req *req)
     int64_t id;
     if (web_unit_path_id(req, &id))
         return;
-    unit_ctx *c = ctx_new(req);
+    web_reg_ctx *c = web_reg_ctx_new(req, &units_reg);
     int rc = disp_unit_get(req->srv->deps.units, id, got, c);
     if (rc) {
-        ctx_free(c);
+        web_reg_ctx_free(c);
         web_reply_core_error(req, rc);
     }
 }
 
 /* ---- writes ---- */
-
-static void written(int rc, json_t *result, void *arg)
-{
-    unit_ctx *c = arg;
-    web_req *req = c->req;
-    if (rc) {
-        reply_failed(c, rc, result);
-    } else if (req->method == WEB_DELETE) {
-        web_reply(req, 204, "application/json", g_bytes_new_static("", 0));
-    } else if (req->method == WEB_POST && json_object_get(result, "created")) {
-        web_reply_json(req, 200, json_incref(result));
-    } else if (req->method == WEB_POST) {
-        char *loc =
-            g_strdup_printf("/api/v1/units/%s", json_string_value(json_object_get(result, "id")));
-        web_req_add_header(req, "location", loc);
-        g_free(loc);
-        web_reply_json(req, 201, json_pack("{sO}", "unit", result));
-    } else {
-        web_reply_json(req, 200, json_pack("{sO}", "unit", result));
-    }
-    json_decref(result);
-    ctx_free(c);
-}
-
-/* Replies to what a call returned synchronously. */
-static void started(unit_ctx *c, int rc, char *field, char *message)
-{
-    if (rc == CORE_EINVAL && message)
-        reply_field(c->req, 400, "invalid_field", field, message, NULL);
-    else if (rc)
-        web_reply_core_error(c->req, rc);
-    if (rc)
-        ctx_free(c);
-    g_free(field);
-    g_free(message);
-}
 
 static void unit_create(web_req *req)
 {
@@ -203,15 +125,15 @@ static void unit_create(web_req *req)
     const char *agency = json_string_value(json_object_get(body, "agency"));
     if (agency && !core_may(req->session, CORE_ACT_UNITS_MANAGE, agency)) {
         json_decref(body);
-        forbid(req, req->session->username, CORE_ACT_UNITS_MANAGE);
+        web_forbid(req, req->session->username, CORE_ACT_UNITS_MANAGE);
         return;
     }
     char *field = NULL, *message = NULL;
-    unit_ctx *c = ctx_new(req);
-    int rc = disp_unit_add(req->srv->deps.units, body, req->session->username, req->peer, written,
-                           c, &field, &message);
+    web_reg_ctx *c = web_reg_ctx_new(req, &units_reg);
+    int rc = disp_unit_add(req->srv->deps.units, body, req->session->username, req->peer,
+                           web_reg_written, c, &field, &message);
     json_decref(body);
-    started(c, rc, field, message);
+    web_reg_started(c, rc, field, message);
 }
 
 /* What a PATCH body asks for: a status change, and/or field changes. */
@@ -233,13 +155,13 @@ static int may_change(web_req *req, const json_t *body, const char *agency)
     wants(body, &status, &manage);
     const char *to = json_string_value(json_object_get(body, "agency"));
     if (status && !core_may(s, CORE_ACT_UNITS_STATUS, agency))
-        return forbid(req, s->username, CORE_ACT_UNITS_STATUS);
+        return web_forbid(req, s->username, CORE_ACT_UNITS_STATUS);
     if (manage && (!core_may(s, CORE_ACT_UNITS_MANAGE, agency) ||
                    (to && !core_may(s, CORE_ACT_UNITS_MANAGE, to))))
-        return forbid(req, s->username, CORE_ACT_UNITS_MANAGE);
+        return web_forbid(req, s->username, CORE_ACT_UNITS_MANAGE);
     if (!status && !manage && !core_may(s, CORE_ACT_UNITS_STATUS, agency) &&
         !core_may(s, CORE_ACT_UNITS_MANAGE, agency))
-        return forbid(req, s->username, CORE_ACT_UNITS_MANAGE);
+        return web_forbid(req, s->username, CORE_ACT_UNITS_MANAGE);
     return 0;
 }
 
@@ -261,17 +183,17 @@ static void unit_update(web_req *req)
         (!core_may(s, CORE_ACT_UNITS_STATUS, NULL) && !core_may(s, CORE_ACT_UNITS_MANAGE, NULL));
     const disp_unit_info *u = refused ? NULL : disp_units_get(req->srv->deps.units, id);
     if (refused) {
-        forbid(req, s->username,
-               status && !core_may(s, CORE_ACT_UNITS_STATUS, NULL) ? CORE_ACT_UNITS_STATUS
-                                                                   : CORE_ACT_UNITS_MANAGE);
+        web_forbid(req, s->username,
+                   status && !core_may(s, CORE_ACT_UNITS_STATUS, NULL) ? CORE_ACT_UNITS_STATUS
+                                                                       : CORE_ACT_UNITS_MANAGE);
     } else if (!u) {
         web_reply_error(req, 404, "not_found", "no unit %s", web_param(&req->params, "id"));
     } else if (may_change(req, body, u->agency) == 0) {
         char *field = NULL, *message = NULL;
-        unit_ctx *c = ctx_new(req);
+        web_reg_ctx *c = web_reg_ctx_new(req, &units_reg);
         int rc = disp_unit_update(req->srv->deps.units, id, body, u->agency, s->username, req->peer,
-                                  written, c, &field, &message);
-        started(c, rc, field, message);
+                                  web_reg_written, c, &field, &message);
+        web_reg_started(c, rc, field, message);
     }
     json_decref(body);
 }
@@ -287,85 +209,18 @@ static void unit_remove(web_req *req)
         return;
     }
     if (!core_may(req->session, CORE_ACT_UNITS_MANAGE, u->agency)) {
-        forbid(req, req->session->username, CORE_ACT_UNITS_MANAGE);
+        web_forbid(req, req->session->username, CORE_ACT_UNITS_MANAGE);
         return;
     }
-    unit_ctx *c = ctx_new(req);
+    web_reg_ctx *c = web_reg_ctx_new(req, &units_reg);
     int rc = disp_unit_remove(req->srv->deps.units, id, u->agency, req->session->username,
-                              req->peer, written, c);
-    started(c, rc, NULL, NULL);
-}
-
-/* ---- import ---- */
-
-/* {"line": 3} / {"feature": 2} from "line 3" / "features[2]". */
-static json_t *where_json(const char *where)
-{
-    json_t *at = json_object();
-    int n;
-    if (where && sscanf(where, "line %d", &n) == 1)
-        json_object_set_new(at, "line", json_integer(n));
-    else if (where && sscanf(where, "features[%d]", &n) == 1)
-        json_object_set_new(at, "feature", json_integer(n));
-    return at;
-}
-
-/* Parses the body by its type; replies and returns NULL on error. */
-static json_t *import_rows(web_req *req)
-{
-    const char *type = req->body_type ? req->body_type : "";
-    const char *text = req->body ? (const char *)req->body->data : "";
-    size_t len = req->body ? req->body->len : 0;
-    json_t *rows = NULL;
-    char *where = NULL, *field = NULL, *message = NULL;
-    int rc;
-    if (strcmp(type, "text/csv") == 0) {
-        rc = disp_units_parse_csv(req->srv->deps.units, text, len, &rows, &where, &field, &message);
-    } else if (strcmp(type, "application/geo+json") == 0 || strcmp(type, "application/json") == 0) {
-        json_t *doc = web_req_json(req);
-        if (!doc)
-            return NULL;
-        rc = disp_units_parse_geojson(req->srv->deps.units, doc, &rows, &where, &field, &message);
-        json_decref(doc);
-    } else {
-        web_reply_error(req, 415, "unsupported_media_type",
-                        "send text/csv or application/geo+json (a FeatureCollection)");
-        return NULL;
-    }
-    if (rc) {
-        json_t *at = where_json(where);
-        reply_field(req, 400, "invalid_field", field, message ? message : "invalid file", at);
-        json_decref(at);
-    }
-    g_free(where);
-    g_free(field);
-    g_free(message);
-    return rows;
+                              req->peer, web_reg_written, c);
+    web_reg_started(c, rc, NULL, NULL);
 }
 
 static void unit_import(web_req *req)
 {
-    json_t *rows = import_rows(req);
-    if (!rows)
-        return;
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row)
-    {
-        const char *agency =
-            json_string_value(json_object_get(json_object_get(row, "unit"), "agency"));
-        if (!core_may(req->session, CORE_ACT_UNITS_MANAGE, agency)) {
-            json_decref(rows);
-            forbid(req, req->session->username, CORE_ACT_UNITS_MANAGE);
-            return;
-        }
-    }
-    char **may = core_readable_agencies(req->session, CORE_ACT_UNITS_MANAGE);
-    unit_ctx *c = ctx_new(req);
-    int rc = disp_units_import(req->srv->deps.units, rows, may, req->session->username, req->peer,
-                               written, c);
-    g_strfreev(may);
-    started(c, rc, NULL, NULL);
+    web_reg_import(req, &units_reg, req->srv->deps.units);
 }
 
 void web_api_units_register(web_server *srv)

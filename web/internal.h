@@ -125,6 +125,42 @@ void web_reply_forbidden(web_req *req, const char *actor, const char *action, co
 /* Parses the body as a JSON object; replies 400 and returns NULL if it is not one. */
 json_t *web_req_json(web_req *req);
 
+/* api_registry.c: what the registry routes share (units, cameras). */
+typedef struct {
+    const char *noun;   /* "unit": the reply's member, /api/v1/units/…, an import row's key */
+    core_action manage; /* what a write needs (a refusal in the writer is audited as this) */
+    /* Parses an import file (doc: the GeoJSON, else CSV text) as
+     * disp_units_parse_csv/_geojson do. */
+    int (*parse)(void *registry, const char *text, size_t len, const json_t *doc, json_t **rows,
+                 char **where, char **field, char **message);
+    /* Writes the rows (taken) as disp_units_import does; done is web_reg_written. */
+    int (*import)(void *registry, json_t *rows, char **may, const char *actor, const char *source,
+                  void *ctx);
+} web_registry;
+/* What a registry write carries to its completion. */
+typedef struct {
+    web_req *req;
+    core_session *who; /* a copy: the session may end while the store works */
+    const web_registry *reg;
+} web_reg_ctx;
+web_reg_ctx *web_reg_ctx_new(web_req *req, const web_registry *reg);
+void web_reg_ctx_free(web_reg_ctx *c);
+/* Replies 403 to user's attempt at action (audited); returns -1. */
+int web_forbid(web_req *req, const char *user, core_action action);
+/* An error naming the field, and the "line" or "feature" of at (may be NULL). */
+void web_reply_field(web_req *req, int status, const char *code, const char *field,
+                     const char *message, const json_t *at);
+/* Replies to a failed write; r (may be NULL) as units.h and cameras.h describe it. */
+void web_reg_failed(web_reg_ctx *c, int rc, const json_t *r);
+/* The done of a registry write (arg: a web_reg_ctx, freed): 201 with its
+ * location for a create, 200 for a change or an import, 204 for a removal. */
+void web_reg_written(int rc, json_t *result, void *arg);
+/* Replies to what a write call returned synchronously (frees c when it
+ * failed; field and message are g_free'd). */
+void web_reg_started(web_reg_ctx *c, int rc, char *field, char *message);
+/* POST …/import: parses the body, checks every row's agency, writes. */
+void web_reg_import(web_req *req, const web_registry *reg, void *registry);
+
 /* http.c */
 int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                       size_t len);
