@@ -119,6 +119,21 @@ static const opt options[] = {
      "close a tracker connection silent for this long"},
     {"gps-max-connections", T_INT, F(gps_max_connections), "20000", 1, 1000000, "N",
      "tracker connections accepted at once"},
+    {"video-idle", T_INT, F(video_idle_s), "30", 0, 3600, "SECONDS",
+     "stop a camera's stream this long after its last viewer or clip"},
+    {"video-ring", T_INT, F(video_ring_s), "30", 0, 600, "SECONDS",
+     "recent video kept per watched camera for clips (0: no clips)"},
+    {"video-max-tiles", T_INT, F(video_max_tiles), "64", 1, 1024, "N",
+     "live video tiles one WebSocket may watch"},
+    {"video-viewer-lag", T_INT, F(video_viewer_queue_ms), "1000", 100, 30000, "MS",
+     "a viewer this far behind live skips to the next keyframe"},
+    {"clip-max", T_INT, F(clip_max_s), "120", 1, 3600, "SECONDS",
+     "longest clip (seconds before + after) an incident may save"},
+    {"onvif-network", T_STR, F(onvif_network), "", 0, 0, "CIDR",
+     "the network searched for ONVIF cameras (unicast probes to each address; empty: multicast "
+     "only)"},
+    {"onvif-discovery", T_STR, F(onvif_discovery), "239.255.255.250:3702", 0, 0, "HOST:PORT",
+     "where WS-Discovery probes go"},
 };
 #undef F
 

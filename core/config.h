@@ -60,6 +60,13 @@ typedef struct core_config {
     int ws_units_interval;
     int ws_send_buffer;
     int history_days;
+    int video_idle_s;          /* stop a camera's ingest this long after its last viewer */
+    int video_ring_s;          /* seconds of recent video kept per watched camera, for clips */
+    int video_max_tiles;       /* live tiles one WebSocket may watch */
+    int video_viewer_queue_ms; /* a viewer this far behind skips to the next keyframe */
+    int clip_max_s;            /* longest clip before + after the request */
+    char *onvif_network;       /* CIDR probed for ONVIF cameras, or "" */
+    char *onvif_discovery;     /* WS-Discovery HOST:PORT (multicast by default) */
 } core_config;
 
 /* 127.x, ::1 or localhost. */

@@ -683,7 +683,7 @@ static void get_read(sqlite3 *db, void *arg)
     }
     sqlite3_finalize(s);
     json_object_set_new(op->result, "calls", calls);
-    json_t *timeline = json_array();
+    json_t *timeline = json_array(), *media = json_array();
     char subject[32];
     g_snprintf(subject, sizeof subject, "incident/%" G_GINT64_FORMAT, op->id);
     sqlite3_prepare_v2(db,
@@ -696,6 +696,8 @@ static void get_read(sqlite3 *db, void *arg)
         core_iso8601(sqlite3_column_int64(s, 1), at, sizeof at);
         json_t *data = json_loads(disp__col_text(s, 4), 0, NULL);
         json_object_del(data, "agencies");
+        if (data && strcmp(disp__col_text(s, 2), "incident.media") == 0)
+            json_array_append(media, data);
         json_array_append_new(
             timeline, json_pack("{sIsssssssO}", "seq", (json_int_t)sqlite3_column_int64(s, 0), "at",
                                 at, "type", disp__col_text(s, 2), "actor", disp__col_text(s, 3),
@@ -704,6 +706,7 @@ static void get_read(sqlite3 *db, void *arg)
     }
     sqlite3_finalize(s);
     json_object_set_new(op->result, "timeline", timeline);
+    json_object_set_new(op->result, "media", media);
     /* EIDO-style links: this incident REPLACED by / REPLACING / SPLIT from others. */
     json_t *links = json_array();
     sqlite3_prepare_v2(db,
@@ -882,7 +885,35 @@ static void update_done(int rc, GPtrArray *events, void *arg)
     g_free(op->actor);
     g_free(op->source);
     g_free(op->why);
+    json_decref(op->media);
     g_free(op);
+}
+
+static int media_write(core_txn *txn, void *arg)
+{
+    disp__update_op *op = arg;
+    op->result = json_deep_copy(op->media);
+    return disp__emit_change(txn, op, "incident.media", json_incref(op->media));
+}
+
+int disp_incident_media_add(disp_incidents *d, int64_t id, json_t *media, const char *actor,
+                            const char *source, disp_json_done done, void *arg)
+{
+    disp__update_op *op = g_new0(disp__update_op, 1);
+    op->id = id;
+    op->media = media;
+    op->actor = g_strdup(actor);
+    op->source = g_strdup(source);
+    op->done = done;
+    op->arg = arg;
+    int rc = core_store_write(d->store, media_write, update_done, op);
+    if (rc) {
+        json_decref(op->media);
+        g_free(op->actor);
+        g_free(op->source);
+        g_free(op);
+    }
+    return rc;
 }
 
 int disp_incident_update(disp_incidents *d, int64_t id, const json_t *body, const char *actor,

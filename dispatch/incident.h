@@ -71,6 +71,11 @@ int disp_incidents_list(disp_incidents *d, char **agencies, int all, int limit, 
                         void *arg);
 /* One incident with its calls and timeline; done gets it or CORE_ENOTFOUND. */
 int disp_incident_get(disp_incidents *d, int64_t id, disp_json_done done, void *arg);
+/* Adds a snapshot or clip to the incident's record: an "incident.media"
+ * event on its timeline with the item (taken), which GET lists under
+ * "media". done gets the item; CORE_ENOTFOUND for no such incident. */
+int disp_incident_media_add(disp_incidents *d, int64_t id, json_t *media, const char *actor,
+                            const char *source, disp_json_done done, void *arg);
 
 /* Changes status, priority, response level, or adds a note:
  * {"status":"dispatched"|…, "priority":1-5, "level":"I"-"IV", "note":"…"}.

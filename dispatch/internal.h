@@ -35,7 +35,8 @@ typedef struct {
     int64_t id;
     char *status, *level, *note, *actor, *source;
     int priority;
-    char *why; /* a refusal found in the writer */
+    char *why;     /* a refusal found in the writer */
+    json_t *media; /* disp_incident_media_add: the item */
     json_t *result;
     disp_json_done done;
     void *arg;

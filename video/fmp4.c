@@ -599,7 +599,7 @@ static void append_sample(vid_fmp4 *m, const uint8_t *au, int64_t dts, int64_t p
 vid_fmp4 *vid_fmp4_new(vid_codec codec, uint32_t timescale, vid_fmp4_mode mode)
 {
     if ((codec != VID_CODEC_H264 && codec != VID_CODEC_H265) || timescale == 0 ||
-        (mode != VID_FMP4_PER_FRAME && mode != VID_FMP4_PER_GOP))
+        (mode != VID_FMP4_PER_FRAME && mode != VID_FMP4_PER_GOP && mode != VID_FMP4_LIVE))
         return NULL;
     vid_fmp4 *m = g_new0(vid_fmp4, 1);
     m->codec = codec;
@@ -702,6 +702,8 @@ int vid_fmp4_push(vid_fmp4 *m, const uint8_t *au, size_t len, int64_t dts, int64
     m->have_dts = 1;
     m->last_dts = dts;
     append_sample(m, au, dts, pts, keyframe);
+    if (m->mode == VID_FMP4_LIVE)
+        emit(m, 0, 0, out, info);
     return 0;
 }
 

@@ -46,9 +46,13 @@
  * when the next access unit arrives: push returns the fragment of the previous
  * access unit (per frame) or the previous GOP (per GOP, when a keyframe comes).
  * vid_fmp4_flush ends the stream and returns what is pending, its last sample
- * lasting as long as the one before. A GOP fragment is also cut early at
- * VID_FMP4_MAX_FRAG bytes or VID_FMP4_MAX_SAMPLES samples (it then does not
- * start with a keyframe, and info.keyframe says so).
+ * lasting as long as the one before. VID_FMP4_LIVE does not wait: push
+ * returns the access unit's own fragment, its duration the distance between
+ * the two access units before (tfdt keeps the timeline exact, so an estimate
+ * that is off by a frame only leaves a gap or an overlap of that frame,
+ * which MSE players bridge); live viewers get each frame as it arrives. A GOP fragment is also cut
+ * early at VID_FMP4_MAX_FRAG bytes or VID_FMP4_MAX_SAMPLES samples (it then does not start with a
+ * keyframe, and info.keyframe says so).
  *
  * When a keyframe brings parameter sets different from the current init
  * segment (a camera changed resolution), the writer starts a new init segment:
@@ -73,6 +77,7 @@ typedef enum {
 typedef enum {
     VID_FMP4_PER_FRAME = 0, /* one moof+mdat per access unit */
     VID_FMP4_PER_GOP = 1,   /* one moof+mdat per keyframe interval */
+    VID_FMP4_LIVE = 2,      /* one moof+mdat per access unit, at once, duration estimated */
 } vid_fmp4_mode;
 
 /* An access unit larger than this is refused with CORE_ETOOBIG. */

@@ -241,7 +241,7 @@ static void connect_now(vid_ingest *in)
         fail(in, "error: rtspsrc is missing (gstreamer1.0-plugins-good)");
         return;
     }
-    g_object_set(src, "location", in->url, "latency", 50, "do-retransmission", FALSE, "timeout",
+    g_object_set(src, "location", in->url, "latency", 200, "do-retransmission", FALSE, "timeout",
                  (guint64)3 * 1000000, "tcp-timeout", (guint64)5 * 1000000, NULL);
     gst_util_set_object_arg(G_OBJECT(src), "protocols", "tcp");
     if (in->user)

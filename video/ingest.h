@@ -74,7 +74,7 @@ vid_ingest *vid_ingest_new(core_loop *loop, const vid_source *src, vid_fragment_
 void vid_ingest_free(vid_ingest *in);
 
 void vid_ingest_start(vid_ingest *in);
-/* Stops and stays stopped (no retry) until started again; keeps the ring. */
+/* Stops and stays stopped (no retry) until started again. */
 void vid_ingest_stop(vid_ingest *in);
 
 vid_state vid_ingest_state(const vid_ingest *in);
@@ -105,9 +105,11 @@ int vid_snapshot_jpeg(vid_codec codec, GBytes *keyframe, int quality, GBytes **j
 /* ---- clips (clip.c) ---- */
 
 /* The access units of the ring from the last keyframe at or before from_us
- * (monotonic) to to_us, as a playable MP4 file (a file init segment with
- * the duration, then the fragments, times from 0). NULL with *err when the
- * ring holds nothing in that span. New ref. */
+ * (monotonic) to to_us, as a playable MP4 file. Times are the stream's own,
+ * counted back from its newest unit up to to_us (arrivals bunch up). The
+ * ring holds the current connection only: a reconnection empties it. The
+ * file is a file init segment with the duration, then the fragments, times
+ * from 0. NULL with *err when the ring holds nothing in that span. New ref. */
 GBytes *vid_ingest_clip(vid_ingest *in, int64_t from_us, int64_t to_us, double *start_s,
                         double *duration_s, char **err);
 

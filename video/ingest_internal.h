@@ -44,6 +44,7 @@ struct vid_ingest {
     vid_fmp4 *writer;
     int64_t dts0; /* first dts of the writer's stream, so times start near 0 */
     int64_t last_dts;
+    int64_t frame_dur; /* the last interval between two timed units (90 kHz) */
     GByteArray *frag;
     GPtrArray *gop; /* GBytes fragments since the last keyframe */
     GBytes *last_key;

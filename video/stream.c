@@ -20,6 +20,9 @@ void vid__writer_reset(vid_ingest *in)
     vid_fmp4_free(in->writer);
     in->writer = NULL;
     g_ptr_array_set_size(in->gop, 0);
+    /* A new connection counts its times afresh: what the ring holds of the
+     * last one would not line up with it. */
+    vid__ring_clear(in);
 }
 
 static void au_free(gpointer p)
@@ -74,14 +77,18 @@ void vid__take_au(vid_ingest *in, const vid__au *au)
     if (!in->writer) {
         if (!au->key)
             return; /* a stream starts at a keyframe */
-        in->writer =
-            vid_fmp4_new(in->codec ? in->codec : VID_CODEC_H264, 90000, VID_FMP4_PER_FRAME);
+        in->writer = vid_fmp4_new(in->codec ? in->codec : VID_CODEC_H264, 90000, VID_FMP4_LIVE);
         in->dts0 = au->dts;
         in->last_dts = -1;
+        in->frame_dur = 90000 / 25;
     }
-    int64_t dts = au->dts >= 0 ? au->dts - in->dts0 : in->last_dts + 1;
+    /* A unit without a time (the depayloader had none for it) is taken to
+     * follow the one before by the usual frame interval. */
+    int64_t dts = au->dts >= 0 ? au->dts - in->dts0 : in->last_dts + in->frame_dur;
     if (dts <= in->last_dts)
         dts = in->last_dts + 1; /* a camera that repeats a time */
+    else if (in->last_dts >= 0 && au->dts >= 0 && dts - in->last_dts < 90000)
+        in->frame_dur = dts - in->last_dts;
     int64_t pts = au->pts >= 0 ? au->pts - in->dts0 : dts;
     in->last_dts = dts;
     g_byte_array_set_size(in->frag, 0);
@@ -145,17 +152,33 @@ GBytes *vid_ingest_last_keyframe(const vid_ingest *in, uint32_t *width, uint32_t
 
 /* ---- clips ---- */
 
+/* Where an access unit lies on the monotonic clock, by the stream's own
+ * times counted back from the anchor (the newest unit taken): arrival times
+ * bunch up (a camera's first frames come in a burst), the stream's times
+ * are what the clip will play. */
+static int64_t media_us(const vid__au *a, const vid__au *anchor)
+{
+    if (a->dts < 0 || anchor->dts < 0)
+        return a->recv_us;
+    return anchor->recv_us - (anchor->dts - a->dts) * G_USEC_PER_SEC / 90000;
+}
+
 GBytes *vid_ingest_clip(vid_ingest *in, int64_t from_us, int64_t to_us, double *start_s,
                         double *duration_s, char **err)
 {
+    /* The newest unit up to to_us anchors the times. */
+    GList *end = in->ring.tail;
+    while (end && ((vid__au *)end->data)->recv_us > to_us)
+        end = end->prev;
     /* The last keyframe at or before from_us (or the first one after it). */
     GList *first = NULL;
-    for (GList *l = in->ring.head; l; l = l->next) {
+    const vid__au *anchor = end ? end->data : NULL;
+    for (GList *l = end ? in->ring.head : NULL; l; l = l->next) {
         vid__au *a = l->data;
-        if (a->recv_us > to_us)
-            break;
-        if (a->key && (a->recv_us <= from_us || !first))
+        if (a->key && (media_us(a, anchor) <= from_us || !first))
             first = l;
+        if (l == end)
+            break;
     }
     if (!first) {
         if (err)
@@ -168,8 +191,6 @@ GBytes *vid_ingest_clip(vid_ingest *in, int64_t from_us, int64_t to_us, double *
     int64_t last = -1;
     for (GList *l = first; l; l = l->next) {
         vid__au *a = l->data;
-        if (a->recv_us > to_us)
-            break;
         int64_t dts = a->dts >= 0 ? a->dts - a0->dts : last + 3000;
         if (dts <= last)
             dts = last + 1;
@@ -177,6 +198,8 @@ GBytes *vid_ingest_clip(vid_ingest *in, int64_t from_us, int64_t to_us, double *
         last = dts;
         vid_fmp4_push(w, g_bytes_get_data(a->data, NULL), g_bytes_get_size(a->data), dts, pts,
                       a->key, body, NULL);
+        if (l == end)
+            break;
     }
     vid_fmp4_flush(w, body, NULL);
     GBytes *init = vid_fmp4_file_init_segment(w);
@@ -187,7 +210,7 @@ GBytes *vid_ingest_clip(vid_ingest *in, int64_t from_us, int64_t to_us, double *
         g_byte_array_append(file, body->data, body->len);
         out = g_byte_array_free_to_bytes(file);
         if (start_s)
-            *start_s = (double)(a0->recv_us - from_us) / G_USEC_PER_SEC;
+            *start_s = (double)(media_us(a0, anchor) - from_us) / G_USEC_PER_SEC;
         if (duration_s)
             *duration_s = (double)last / 90000.0;
     } else if (err) {

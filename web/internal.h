@@ -89,6 +89,9 @@ struct web_server {
     int64_t started_ms;
     core_metric *m_ws_in, *m_ws_out, *m_ws_slow, *m_ws_toobig, *m_ws_rate, *m_ws_rejected;
     core_metric *m_ws_coalesced;
+    struct vid_relay *relay; /* the cameras' live streams; NULL without a camera registry */
+    GList *media_jobs;       /* snapshots and clips under way (api_video.c) */
+    core_metric *m_video_sent, *m_video_skipped, *m_video_relay;
 };
 
 /* Replies. Each request gets exactly one; later calls are ignored. */
@@ -220,6 +223,28 @@ void ws_rec_clear(ws_rec_watch *w);
 /* Units moved or changed: arms the recommendations tick. */
 void ws_rec_changed(web_server *srv);
 gboolean web_ws__rec_tick(gpointer srv);
+/* ws_video.c: the live video tiles of one WebSocket client. ops reach the
+ * client's own send queue: send_text queues a JSON text (taken, free()),
+ * write_now writes what is queued if the socket can take it (ws.c). */
+typedef struct ws_video ws_video;
+typedef struct {
+    void (*send_text)(void *client, char *text);
+    void (*write_now)(void *client);
+} ws_video_ops;
+ws_video *ws_video_new(web_server *srv, const ws_video_ops *ops, void *client);
+/* Ends every tile's watch. NULL is fine. */
+void ws_video_free(ws_video *v);
+/* video.watch / video.unwatch from a session (cameras.read per camera). */
+void ws_video_message(ws_video *v, const core_session *s, web_envelope *env);
+/* Frames are waiting to be written. */
+int ws_video_pending(const ws_video *v);
+/* Writes one binary frame (a WRITEABLE's one write). 0, or -1 when the
+ * connection failed. */
+int ws_video_write_one(ws_video *v, struct lws *wsi);
+/* api_video.c: snapshots, clips, incident media. */
+void web_api_video_register(web_server *srv);
+void web_video_init(web_server *srv);
+void web_video_fini(web_server *srv);
 void ws_units_init(web_server *srv);
 void ws_units_fini(web_server *srv);
 void web_ws_close_all(web_server *srv, int status, const char *why);

@@ -116,7 +116,9 @@ web_server *web_server_new(const web_deps *deps, char **err)
     web_api_geofences_register(srv);
     web_api_pipes_register(srv);
     web_api_cameras_register(srv);
+    web_api_video_register(srv);
     web_ws_init(srv);
+    web_video_init(srv);
     core_sessions_on_end(deps->sessions, session_ended, srv);
     core_sessions_in_use(deps->sessions, session_in_use, srv);
 
@@ -218,6 +220,7 @@ void web_server_free(web_server *srv)
     if (srv->ctx)
         lws_context_destroy(srv->ctx);
     web_ws_fini(srv);
+    web_video_fini(srv);
     web_router_free(srv->router);
     g_free(srv->static_dir);
     g_list_free(srv->ws_clients);

@@ -77,6 +77,8 @@ typedef struct ws_client {
     int sub_units;
     ws_units_view uview; /* the units it holds (ws_units.c) */
     ws_rec_watch rec;    /* the incident whose recommendations it follows (ws_recommend.c) */
+    ws_video *video;     /* its live video tiles (ws_video.c), or NULL */
+    int video_turn;      /* the next WRITEABLE writes video first */
     int has_bbox;
     int64_t district; /* the viewport is this district of the city (its bbox in bbox), or 0 */
     double bbox[4];   /* viewport: west, south, east, north */
@@ -701,7 +703,7 @@ static int on_writeable(struct lws *wsi, ws_client *c);
  * for it and disabling it again. */
 static void write_now(ws_client *c)
 {
-    if (c->want_write || c->closing || !c->wsi || !c->out.head)
+    if (c->want_write || c->closing || !c->wsi || (!c->out.head && !ws_video_pending(c->video)))
         return;
     if (lws_send_pipe_choked(c->wsi)) {
         want_write(c, 0);
@@ -903,6 +905,33 @@ static core_session *recheck_session(ws_client *c)
     return c->session;
 }
 
+static void video_send_text(void *client, char *text)
+{
+    send_text(client, text);
+}
+
+static void video_write_now(void *client)
+{
+    write_now(client);
+}
+
+static const ws_video_ops video_ops = {video_send_text, video_write_now};
+
+/* video.watch / video.unwatch (ws_video.c): the tiles start with the first. */
+static void on_video(ws_client *c, web_envelope *env)
+{
+    char **readable = core_readable_agencies(c->session, CORE_ACT_CAMERAS_READ);
+    int none = readable && !*readable; /* NULL: every agency */
+    g_strfreev(readable);
+    if (none) {
+        send_error(c, env->id, "forbidden", "watching cameras needs cameras.read");
+        return;
+    }
+    if (!c->video)
+        c->video = ws_video_new(c->srv, &video_ops, c);
+    ws_video_message(c->video, c->session, env);
+}
+
 static void handle_message(ws_client *c)
 {
     if (!recheck_session(c))
@@ -927,6 +956,8 @@ static void handle_message(ws_client *c)
         on_viewport(c, &env);
     } else if (strcmp(env.type, "recommendations") == 0) {
         on_recommendations(c, &env);
+    } else if (strcmp(env.type, "video.watch") == 0 || strcmp(env.type, "video.unwatch") == 0) {
+        on_video(c, &env);
     } else {
         send_error(c, env.id, "unknown_type", "unknown message type '%s'", env.type);
     }
@@ -1017,6 +1048,18 @@ static int on_writeable(struct lws *wsi, ws_client *c)
         return -1;
     }
     c->want_write = 0;
+    /* Video and messages take turns when both wait. */
+    if (ws_video_pending(c->video) && (!c->out.head || c->video_turn)) {
+        c->video_turn = 0;
+        if (ws_video_write_one(c->video, wsi) < 0)
+            return -1;
+        if (c->out.head || ws_video_pending(c->video)) {
+            c->want_write = 1;
+            lws_callback_on_writable(wsi);
+        }
+        return 0;
+    }
+    c->video_turn = 1;
     out_msg *m = pop_out(c);
     if (!m)
         return 0;
@@ -1057,7 +1100,7 @@ static int on_writeable(struct lws *wsi, ws_client *c)
     core_metric_add(c->srv->m_ws_out, count);
     if (c->out_bytes + c->held_bytes <= (size_t)c->srv->cfg->ws_queue_max)
         c->over_since_us = 0;
-    if (c->out.head) {
+    if (c->out.head || ws_video_pending(c->video)) {
         c->want_write = 1;
         lws_callback_on_writable(wsi);
     }
@@ -1204,6 +1247,8 @@ static void on_closed(web_server *srv, ws_pss *pss)
     give_slot(srv, c->slot);
     ws_units_view_clear(srv, &c->uview);
     ws_rec_clear(&c->rec);
+    ws_video_free(c->video);
+    c->video = NULL;
     log_debug("ws.close", "client=%" G_GUINT64_FORMAT, c->id);
     client_unref(c);
 }

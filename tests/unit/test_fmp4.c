@@ -492,6 +492,36 @@ static void test_per_frame(void **state)
     output_free(&o);
 }
 
+/* Live: each access unit's fragment comes back from its own push (nothing
+ * waits for the next frame), with the duration of the frame before it; the
+ * stream still plays as a file. */
+static void test_live(void **state)
+{
+    (void)state;
+    output o = run_writer(VID_FMP4_LIVE);
+    assert_int_equal(o.frags->len, aus->len); /* flush had nothing left */
+    for (guint i = 0; i < aus->len; i++) {
+        const au *a = aus->pdata[i];
+        const vid_fmp4_frag *info = &g_array_index(o.infos, vid_fmp4_frag, i);
+        assert_int_equal(info->keyframe, a->key);
+        assert_int_equal(info->samples, 1);
+        assert_int_equal(info->dts, a->dts);
+        if (i >= 1) {
+            /* the sample's duration: the distance from the frame before */
+            const au *p1 = aus->pdata[i - 1];
+            const GByteArray *f = o.frags->pdata[i];
+            size_t moof_len, traf_len, trun_len;
+            const uint8_t *moof = find_box(f->data, f->len, "moof", &moof_len);
+            const uint8_t *traf = find_box(moof, moof_len, "traf", &traf_len);
+            const uint8_t *trun = find_box(traf, traf_len, "trun", &trun_len);
+            assert_int_equal(be32(trun + 12), (uint32_t)(a->dts - p1->dts));
+        }
+    }
+    check_fragments(&o);
+    check_file(&o, 0, "live.mp4", 0);
+    output_free(&o);
+}
+
 static void test_codec_string(void **state)
 {
     (void)state;
@@ -639,9 +669,8 @@ int main(void)
         cmocka_unit_test(test_hevc_init),          cmocka_unit_test(test_malformed),
     };
     const struct CMUnitTest clip[] = {
-        cmocka_unit_test(test_per_frame),
-        cmocka_unit_test(test_codec_string),
-        cmocka_unit_test(test_per_gop),
+        cmocka_unit_test(test_per_frame),    cmocka_unit_test(test_live),
+        cmocka_unit_test(test_codec_string), cmocka_unit_test(test_per_gop),
         cmocka_unit_test(test_late_joiner),
     };
     int failed = cmocka_run_group_tests_name("sps", sps, NULL, NULL);
