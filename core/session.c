@@ -47,6 +47,8 @@ static const unsigned matrix[CORE_ACT_COUNT] = {
     [CORE_ACT_CAMERAS_READ] =
         R(call_taker) | R(dispatcher) | R(supervisor) | R(field_unit) | R(crew) | R(leader),
     [CORE_ACT_CAMERAS_MANAGE] = R(supervisor) | R(operator),
+    /* Pan, tilt and zoom: who dispatches points the cameras. */
+    [CORE_ACT_CAMERAS_CONTROL] = R(dispatcher) | R(supervisor),
 };
 
 /* Roles that act on every agency's records for an action (system-wide
@@ -66,6 +68,7 @@ static const unsigned command_wide[CORE_ACT_COUNT] = {
     [CORE_ACT_UNITS_READ] = ~0u,
     [CORE_ACT_PIPES_READ] = ~0u,
     [CORE_ACT_CAMERAS_READ] = ~0u,
+    [CORE_ACT_CAMERAS_CONTROL] = R(dispatcher) | R(supervisor),
     [CORE_ACT_PIPES_ISOLATE] = R(dispatcher) | R(supervisor),
     /* A crew or field unit of the centre drives its own cars only. */
     [CORE_ACT_UNITS_STATUS] = R(dispatcher) | R(supervisor),

@@ -49,7 +49,8 @@ typedef struct {
     X(PIPES_MANAGE, "pipes.manage")                                                                \
     X(REPAIRS_APPROVE, "repairs.approve")                                                          \
     X(CAMERAS_READ, "cameras.read")                                                                \
-    X(CAMERAS_MANAGE, "cameras.manage")
+    X(CAMERAS_MANAGE, "cameras.manage")                                                            \
+    X(CAMERAS_CONTROL, "cameras.control")
 
 typedef enum {
 #define CORE__ACTION_ENUM(name, text) CORE_ACT_##name,

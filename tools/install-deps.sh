@@ -12,6 +12,7 @@ RUNTIME_PKGS=(
   ca-certificates gcc g++ make cmake pkg-config
   libglib2.0-dev libwebsockets-dev libwebsockets-evlib-glib libhiredis-dev
   libsqlite3-dev libsodium-dev libjansson-dev
+  libcurl4-openssl-dev libxml2-dev
   libgdal-dev libgeos-dev libproj-dev proj-data
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad

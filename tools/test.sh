@@ -38,7 +38,8 @@ CITYCMD_BIN=build/asan/citycmd CITYCMD_MEMORY_FACTOR=2 \
   tests/integration/incidents.test.mjs tests/integration/live.test.mjs \
   tests/integration/units.test.mjs tests/integration/gps.test.mjs \
   tests/integration/geofences.test.mjs tests/integration/routing.test.mjs \
-  tests/integration/pipes.test.mjs tests/integration/cameras.test.mjs | tee -a "$log"
+  tests/integration/pipes.test.mjs tests/integration/cameras.test.mjs \
+  tests/integration/onvif.test.mjs | tee -a "$log"
 
 echo "== integration and browser tests against build/citycmd" >&2
 node --test tests/integration/*.test.mjs tests/browser/*.test.mjs | tee -a "$log"

@@ -48,11 +48,15 @@ static const core_migration migrations[] = {
      "  codec TEXT NOT NULL DEFAULT '',"
      "  created_ms INTEGER NOT NULL,"
      "  updated_ms INTEGER NOT NULL)"},
+    /* ONVIF: the device service address (discovery, PTZ) and the profile PTZ moves. */
+    {"cameras", 2,
+     "ALTER TABLE cameras ADD COLUMN onvif_url TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE cameras ADD COLUMN onvif_profile TEXT NOT NULL DEFAULT ''"},
 };
 
 #define COLUMNS                                                                                    \
     "id, name, agency, lon, lat, height_m, heading, fov, range_m, rtsp_url, username, password,"   \
-    " ptz, codec, created_ms, updated_ms"
+    " ptz, codec, created_ms, updated_ms, onvif_url, onvif_profile"
 
 void vid_cameras_register(core_store *st)
 {
@@ -72,6 +76,8 @@ static void camera_free(gpointer p)
         memset(cam->password, 0, strlen(cam->password));
     g_free(cam->password);
     g_free(cam->codec);
+    g_free(cam->onvif_url);
+    g_free(cam->onvif_profile);
     g_free(cam);
 }
 
@@ -99,6 +105,10 @@ json_t *vid_camera_json(const vid_camera *cam)
         "rtsp_url", cam->rtsp_url, "credentials", *cam->username || *cam->password, "ptz", cam->ptz,
         "codec", *cam->codec ? json_string(cam->codec) : json_null(), "created_at", created,
         "updated_at", updated);
+    json_object_set_new(j, "onvif_url",
+                        *cam->onvif_url ? json_string(cam->onvif_url) : json_null());
+    json_object_set_new(j, "onvif_profile",
+                        *cam->onvif_profile ? json_string(cam->onvif_profile) : json_null());
     return j;
 }
 
@@ -128,18 +138,20 @@ static vid_camera *camera_row(sqlite3_stmt *s)
     cam->codec = g_strdup(col(s, 13));
     cam->created_ms = sqlite3_column_int64(s, 14);
     cam->updated_ms = sqlite3_column_int64(s, 15);
+    cam->onvif_url = g_strdup(col(s, 16));
+    cam->onvif_profile = g_strdup(col(s, 17));
     return cam;
 }
 
 /* Every settable field of a camera, credentials included (never replied). */
 static json_t *fields_of(const vid_camera *cam)
 {
-    return json_pack("{ss ss sf sf sf sf sf sf ss ss ss sb ss}", "name", cam->name, "agency",
+    return json_pack("{ss ss sf sf sf sf sf sf ss ss ss sb ss ss ss}", "name", cam->name, "agency",
                      cam->agency, "lon", cam->cone.lon, "lat", cam->cone.lat, "height_m",
                      cam->height_m, "heading", cam->cone.heading_deg, "fov", cam->cone.fov_deg,
                      "range_m", cam->cone.range_m, "rtsp_url", cam->rtsp_url, "username",
-                     cam->username, "password", cam->password, "ptz", cam->ptz, "codec",
-                     cam->codec);
+                     cam->username, "password", cam->password, "ptz", cam->ptz, "codec", cam->codec,
+                     "onvif_url", cam->onvif_url, "onvif_profile", cam->onvif_profile);
 }
 
 /* ---- writer helpers ---- */
@@ -192,7 +204,7 @@ static int name_free(core_txn *txn, const json_t *f, int64_t id, json_t **error)
     return CORE_EEXISTS;
 }
 
-/* Binds the fields of f to ?1…?13 in the order of fields[]. */
+/* Binds the fields of f to ?1…?13, ?15 and ?16 in the order of fields[]. */
 static void bind_fields(sqlite3_stmt *s, const json_t *f)
 {
     sqlite3_bind_text(s, 1, str(f, "name"), -1, SQLITE_TRANSIENT);
@@ -208,6 +220,8 @@ static void bind_fields(sqlite3_stmt *s, const json_t *f)
     sqlite3_bind_text(s, 11, str(f, "password"), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(s, 12, json_is_true(json_object_get(f, "ptz")));
     sqlite3_bind_text(s, 13, str(f, "codec"), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 15, str(f, "onvif_url"), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 16, str(f, "onvif_profile"), -1, SQLITE_TRANSIENT);
 }
 
 /* Emits an event on the camera (data: NULL for the camera itself), for
@@ -242,8 +256,9 @@ static int insert_camera(core_txn *txn, const json_t *f, const char *actor, cons
         return rc;
     sqlite3_stmt *s = core_txn_prepare(
         txn, "INSERT INTO cameras (name, agency, lon, lat, height_m, heading, fov, range_m,"
-             " rtsp_url, username, password, ptz, codec, created_ms, updated_ms)"
-             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)");
+             " rtsp_url, username, password, ptz, codec, created_ms, updated_ms, onvif_url,"
+             " onvif_profile) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+             " ?14, ?14, ?15, ?16)");
     if (!s)
         return CORE_EDB;
     bind_fields(s, f);
@@ -295,13 +310,13 @@ static int change_camera(core_txn *txn, const vid_camera *before, const json_t *
         !(s = core_txn_prepare(txn, "UPDATE cameras SET name = ?1, agency = ?2, lon = ?3,"
                                     " lat = ?4, height_m = ?5, heading = ?6, fov = ?7,"
                                     " range_m = ?8, rtsp_url = ?9, username = ?10,"
-                                    " password = ?11, ptz = ?12, codec = ?13, updated_ms = ?14"
-                                    " WHERE id = ?15")))
+                                    " password = ?11, ptz = ?12, codec = ?13, updated_ms = ?14,"
+                                    " onvif_url = ?15, onvif_profile = ?16 WHERE id = ?17")))
         rc = CORE_EDB;
     if (s) {
         bind_fields(s, merged);
         sqlite3_bind_int64(s, 14, core_now_ms());
-        sqlite3_bind_int64(s, 15, before->id);
+        sqlite3_bind_int64(s, 17, before->id);
         rc = core_txn_check(txn, sqlite3_step(s));
     }
     if (!rc)

@@ -77,6 +77,8 @@ typedef struct {
     char *name, *agency, *rtsp_url;
     char *username, *password; /* "" when none; never put into JSON */
     char *codec;               /* "h264", "h265" or "" (unknown) */
+    char *onvif_url;           /* the ONVIF device service address, or "" */
+    char *onvif_profile;       /* the ONVIF media profile token PTZ uses, or "" (the first) */
     vid_cone cone;
     double height_m;
     int ptz;
@@ -96,15 +98,16 @@ unsigned vid_cameras_count(const vid_cameras *c);
 /* Every camera, ordered by id (g_ptr_array_unref; the entries as for vid_cameras_get). */
 GPtrArray *vid_cameras_all(const vid_cameras *c);
 /* The camera as the API shows it (new reference): "credentials": true|false
- * in place of the username and password. */
+ * in place of the username and password; onvif_url and onvif_profile null
+ * when not set. */
 json_t *vid_camera_json(const vid_camera *cam);
 /* "C-12" or "12" -> 12; 0 for anything else. */
 int64_t vid_camera_parse_id(const char *text);
 
 /* Creates a camera from {"name", "agency", "lon", "lat", "height_m",
  * "heading", "fov", "range_m", "rtsp_url", "username", "password", "ptz",
- * "codec"} (docs/API.md). CORE_EINVAL with *field and *message (g_free) for
- * a bad body; done gets the camera (API form), or CORE_EEXISTS naming "name". */
+ * "codec", "onvif_url", "onvif_profile"} (docs/API.md). CORE_EINVAL with *field and *message
+ * (g_free) for a bad body; done gets the camera (API form), or CORE_EEXISTS naming "name". */
 int vid_camera_add(vid_cameras *c, const json_t *body, const char *actor, const char *source,
                    vid_json_done done, void *arg, char **field, char **message);
 /* Changes the fields given. agency (NULL: any) is the camera's agency the
@@ -119,7 +122,8 @@ int vid_camera_remove(vid_cameras *c, int64_t id, const char *agency, const char
 
 /* Parses an import file into rows, each checked as vid_camera_add checks a
  * body: CSV (header with name, agency, lon, lat, heading, fov, rtsp_url and
- * any of height_m, range_m, username, password, ptz, codec) or a GeoJSON
+ * any of height_m, range_m, username, password, ptz, codec, onvif_url,
+ * onvif_profile) or a GeoJSON
  * FeatureCollection of Points whose properties carry the same fields. 0
  * and *rows, or CORE_EINVAL with *where ("line 3", "features[2]"), *field
  * and *message (g_free). */

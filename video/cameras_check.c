@@ -22,12 +22,13 @@
 #define URL_MAX_BYTES 2048
 #define CREDENTIAL_MAX_BYTES 256
 #define HEIGHT_MAX_M 1000.0
+#define PROFILE_MAX_BYTES 64 /* an ONVIF ReferenceToken */
 
 /* Every field of a camera a client may set, and the ones it may send back
  * unchanged from a reply (ignored). */
-const char *const vid__camera_fields[] = {"name",     "agency", "lon",     "lat",      "height_m",
-                                          "heading",  "fov",    "range_m", "rtsp_url", "username",
-                                          "password", "ptz",    "codec",   NULL};
+const char *const vid__camera_fields[] = {
+    "name",     "agency",   "lon",      "lat", "height_m", "heading",   "fov",           "range_m",
+    "rtsp_url", "username", "password", "ptz", "codec",    "onvif_url", "onvif_profile", NULL};
 static const char *const read_only[] = {"id", "credentials", "created_at", "updated_at", NULL};
 static const char *const required[] = {"name",   "heading", "fov", "rtsp_url",
                                        "agency", "lon",     "lat", NULL};
@@ -69,6 +70,39 @@ static const char *url_problem(const char *u)
     if (uri)
         g_uri_unref(uri);
     return why;
+}
+
+/* Why an ONVIF device address is refused, or NULL. */
+static const char *onvif_url_problem(const char *u)
+{
+    const char *want = "an http:// or https:// ONVIF device service address of up to 2048 bytes,"
+                       " without user or password";
+    if (strlen(u) > URL_MAX_BYTES || has_control(u) || strchr(u, ' '))
+        return want;
+    GUri *uri = g_uri_parse(u, G_URI_FLAGS_NONE, NULL);
+    int ok = uri &&
+             (!g_ascii_strcasecmp(g_uri_get_scheme(uri), "http") ||
+              !g_ascii_strcasecmp(g_uri_get_scheme(uri), "https")) &&
+             g_uri_get_host(uri) && *g_uri_get_host(uri) && !g_uri_get_userinfo(uri);
+    if (uri)
+        g_uri_unref(uri);
+    return ok ? NULL : want;
+}
+
+/* Checks onvif_url and onvif_profile ("" or null: none). */
+static int check_onvif(const char *k, json_t *v, json_t *out, char **field, char **message)
+{
+    const char *s = json_string_value(v);
+    if (!json_is_null(v) && !s)
+        return vid__refuse(field, message, k, g_strdup("text, or null"));
+    if (!strcmp(k, "onvif_url") && s && *s && onvif_url_problem(s))
+        return vid__refuse(field, message, k, g_strdup(onvif_url_problem(s)));
+    if (!strcmp(k, "onvif_profile") && s &&
+        (strlen(s) > PROFILE_MAX_BYTES || has_control(s) || !g_utf8_validate(s, -1, NULL)))
+        return vid__refuse(field, message, k,
+                           g_strdup("an ONVIF profile token of up to 64 bytes, or null"));
+    json_object_set_new(out, k, json_string(s ? s : ""));
+    return 0;
 }
 
 /* A number within [min, max] (min excluded when open). */
@@ -172,6 +206,8 @@ static int check_field(const vid_cameras *c, const char *k, json_t *v, json_t *o
         json_object_set(out, k, v);
         return 0;
     }
+    if (strcmp(k, "onvif_url") == 0 || strcmp(k, "onvif_profile") == 0)
+        return check_onvif(k, v, out, field, message);
     /* codec */
     if (!json_is_null(v) && !(s && (!*s || !strcmp(s, "h264") || !strcmp(s, "h265"))))
         return vid__refuse(field, message, k, g_strdup("h264, h265 or null"));
@@ -208,9 +244,9 @@ int vid__camera_check(const vid_cameras *c, const json_t *body, int create, json
         }
     }
     if (create) {
-        json_t *defaults =
-            json_pack("{sfsfsssssssb}", "height_m", 0.0, "range_m", VID_RANGE_DEFAULT_M, "username",
-                      "", "password", "", "codec", "", "ptz", 0);
+        json_t *defaults = json_pack("{sfsfsssssssbssss}", "height_m", 0.0, "range_m",
+                                     VID_RANGE_DEFAULT_M, "username", "", "password", "", "codec",
+                                     "", "ptz", 0, "onvif_url", "", "onvif_profile", "");
         json_object_update_missing(o, defaults);
         json_decref(defaults);
     }

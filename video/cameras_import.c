@@ -23,9 +23,9 @@
 
 #define IMPORT_ROWS_MAX 10000
 
-static const char *const columns[] = {"name",     "agency", "lon",     "lat",      "height_m",
-                                      "heading",  "fov",    "range_m", "rtsp_url", "username",
-                                      "password", "ptz",    "codec",   NULL};
+static const char *const columns[] = {
+    "name",     "agency",   "lon",      "lat", "height_m", "heading",   "fov",           "range_m",
+    "rtsp_url", "username", "password", "ptz", "codec",    "onvif_url", "onvif_profile", NULL};
 static const char *const numeric[] = {"lon", "lat", "height_m", "heading", "fov", "range_m", NULL};
 static const char *const needed[] = {"name",    "agency", "lon",      "lat",
                                      "heading", "fov",    "rtsp_url", NULL};

@@ -104,11 +104,13 @@ static void pad_added(GstElement *src, GstPad *pad, gpointer user)
     gst_caps_unref(caps);
     GstElement *depay = gst_element_factory_make(h265 ? "rtph265depay" : "rtph264depay", NULL);
     GstElement *parse = gst_element_factory_make(h265 ? "h265parse" : "h264parse", NULL);
+    GstElement *pre = gst_element_factory_make("capsfilter", NULL);
     GstElement *filter = gst_element_factory_make("capsfilter", NULL);
     GstElement *sink = gst_element_factory_make("appsink", NULL);
-    if (!depay || !parse || !filter || !sink) {
+    if (!depay || !parse || !pre || !filter || !sink) {
         g_clear_object(&depay);
         g_clear_object(&parse);
+        g_clear_object(&pre);
         g_clear_object(&filter);
         g_clear_object(&sink);
         return;
@@ -117,19 +119,24 @@ static void pad_added(GstElement *src, GstPad *pad, gpointer user)
     GstCaps *want =
         gst_caps_new_simple(h265 ? "video/x-h265" : "video/x-h264", "stream-format", G_TYPE_STRING,
                             "byte-stream", "alignment", G_TYPE_STRING, "au", NULL);
+    /* Whole access units from the depayloader too (it delimits them by the
+     * RTP marker bit): left to choose, it hands the parser single NAL units,
+     * and the parser then cuts a picture of several slices in two. */
+    g_object_set(pre, "caps", want, NULL);
     g_object_set(filter, "caps", want, NULL);
     gst_caps_unref(want);
     g_object_set(sink, "sync", FALSE, "max-buffers", 200, "drop", TRUE, NULL);
     GstAppSinkCallbacks cb = {.new_sample = new_sample};
     gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, in, NULL);
-    gst_bin_add_many(GST_BIN(in->pipeline), depay, parse, filter, sink, NULL);
-    if (!gst_element_link_many(depay, parse, filter, sink, NULL)) {
+    gst_bin_add_many(GST_BIN(in->pipeline), depay, pre, parse, filter, sink, NULL);
+    if (!gst_element_link_many(depay, pre, parse, filter, sink, NULL)) {
         g_atomic_int_set(&in->link_failed, 1);
         return;
     }
     gst_element_sync_state_with_parent(sink);
     gst_element_sync_state_with_parent(filter);
     gst_element_sync_state_with_parent(parse);
+    gst_element_sync_state_with_parent(pre);
     gst_element_sync_state_with_parent(depay);
     GstPad *sinkpad = gst_element_get_static_pad(depay, "sink");
     if (gst_pad_link(pad, sinkpad) == GST_PAD_LINK_OK) {

@@ -5,9 +5,9 @@
  * recent access units for clips (clip.c).
  *
  * A GStreamer pipeline per camera: rtspsrc (TCP) → rtph264depay or
- * rtph265depay (chosen by the RTP caps the camera offers) → h264parse /
- * h265parse (parameter sets before every keyframe) → appsink, in Annex B
- * access units. Nothing is decoded. The appsink callback, on GStreamer's
+ * rtph265depay (chosen by the RTP caps the camera offers; whole access units
+ * by the RTP marker bit) → h264parse / h265parse (parameter sets before
+ * every keyframe) → appsink, in Annex B access units. Nothing is decoded. The appsink callback, on GStreamer's
  * streaming thread, copies each access unit and posts it to the loop
  * thread; at most VID_INGEST_MAX_PENDING wait, beyond that frames are
  * dropped until the next keyframe (a stalled loop never grows memory).

@@ -6,8 +6,13 @@
  *   selection by what a camera can see;
  * - fmp4.h: a fragmented MP4 (ISO BMFF) writer for H.264/H.265 access
  *   units, with the RFC 6381 codec string, for Media Source Extensions;
- * - later: one GStreamer ingest per watched camera shared by every viewer,
- *   live video over the WebSocket, snapshots, clips.
+ * - ingest.h: one GStreamer ingest per camera (nothing decoded): fragments,
+ *   the last keyframe group, snapshots, a ring of recent video for clips;
+ * - relay.h: the watched cameras' streams, shared by every viewer, started
+ *   by the first watch and stopped a while after the last.
+ * - onvif.h: ONVIF discovery, stream URIs and PTZ (blocking: workers only).
+ * The WebSocket delivery and the routes are in web/ (ws_video.c, api_video.c,
+ * api_onvif.c).
  * tools/camera-sim serves simulated RTSP cameras for the demo and tests.
  *
  * vid_init starts GStreamer once for the process (any thread; later calls

@@ -318,7 +318,8 @@ static const char static_headers[] =
     "x-content-type-options: nosniff\r\n"
     "referrer-policy: no-referrer\r\n"
     "content-security-policy: default-src 'self'; connect-src 'self' ws: wss:; "
-    "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; "
+    "img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; "
+    "worker-src 'self' blob:; "
     "frame-ancestors 'self'\r\n";
 
 /* Returns a file path under root for the URL path, or NULL when it is not servable. */
@@ -571,7 +572,7 @@ int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     }
     case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
         web_req *req = pss->req;
-        if (!req || req->replied)
+        if (!req || req->replied || req->dispatched)
             return 0;
         if (req->discard_body)
             web_reply_error(req, 413, "too_large", "request body over %d bytes",

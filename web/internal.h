@@ -264,6 +264,7 @@ void web_api_avl_register(web_server *srv);
 void web_api_geofences_register(web_server *srv);
 void web_api_pipes_register(web_server *srv);
 void web_api_cameras_register(web_server *srv);
+void web_api_onvif_register(web_server *srv);
 /* Adds routes (a static array: the router keeps pointers into it). */
 void web_routes_add(web_server *srv, const web_route *routes, size_t n);
 

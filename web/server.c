@@ -116,6 +116,7 @@ web_server *web_server_new(const web_deps *deps, char **err)
     web_api_geofences_register(srv);
     web_api_pipes_register(srv);
     web_api_cameras_register(srv);
+    web_api_onvif_register(srv);
     web_api_video_register(srv);
     web_ws_init(srv);
     web_video_init(srv);

@@ -37,6 +37,7 @@ const ALLOWED = {
   'repairs.approve': ['supervisor', 'leader'],
   'cameras.read': ['call_taker', 'dispatcher', 'supervisor', 'field_unit', 'crew', 'leader'],
   'cameras.manage': ['supervisor', 'operator'],
+  'cameras.control': ['dispatcher', 'supervisor'],
 };
 const may = (u, action) => ALLOWED[action].includes(u.roles);
 // Agency-owned records: own agency, the joint "command" records, and for a

@@ -1,18 +1,20 @@
 /* Unit tests: a camera's view cone (video/cone.c) against cases worked out
- * by hand. The camera stands at 7.42 E, 43.73 N (Monaco), where a degree
- * of latitude is 111 195.08 m and a degree of longitude 80 350.15 m
- * (R = 6 371 008.8 m, times cos 43.73°), so 100 m east is 0.00124455°
- * of longitude and 100 m north 0.00089932° of latitude. */
+ * by hand, and the ONVIF fields of the registry (cameras_check.c,
+ * cameras_import.c, cameras.c's JSON). The camera stands at 7.42 E, 43.73 N (Monaco), where a
+ * degree of latitude is 111 195.08 m and a degree of longitude 80 350.15 m (R = 6 371 008.8 m,
+ * times cos 43.73°), so 100 m east is 0.00124455° of longitude and 100 m north 0.00089932° of
+ * latitude. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
 #include "../../core/core.h"
-#include "../../video/cameras.h"
+#include "../../video/cameras_internal.h"
 
 #include <glib.h>
 #include <math.h>
+#include <string.h>
 
 #define LON 7.42
 #define LAT 43.73
@@ -200,6 +202,171 @@ static void test_cone_polygon(void **state)
     json_decref(poly);
 }
 
+/* ---- ONVIF fields ---- */
+
+#define BASE                                                                                       \
+    "\"name\":\"Port\",\"agency\":\"police\",\"lon\":7.42,\"lat\":43.73,\"heading\":90,"           \
+    "\"fov\":60,\"rtsp_url\":\"rtsp://10.0.0.5/cam\""
+
+/* Checks a create body: 0 and *out, or the refused field (g_free). */
+static int check(vid_cameras *c, const char *text, json_t **out, char **field)
+{
+    json_t *body = json_loads(text, 0, NULL);
+    assert_non_null(body);
+    char *message = NULL;
+    *field = NULL;
+    int rc = vid__camera_check(c, body, 1, out, field, &message);
+    if (rc)
+        assert_non_null(message);
+    g_free(message);
+    json_decref(body);
+    return rc;
+}
+
+static void test_onvif_fields_checked(void **state)
+{
+    vid_cameras *c = vid_cameras_new(NULL, NULL);
+    json_t *out = NULL;
+    char *field = NULL;
+    assert_int_equal(check(c,
+                           "{" BASE ",\"onvif_url\":\"http://10.0.0.5/onvif/device_service\","
+                           "\"onvif_profile\":\"Profile_1\"}",
+                           &out, &field),
+                     0);
+    assert_string_equal(json_string_value(json_object_get(out, "onvif_url")),
+                        "http://10.0.0.5/onvif/device_service");
+    assert_string_equal(json_string_value(json_object_get(out, "onvif_profile")), "Profile_1");
+    json_decref(out);
+    /* Absent or null: stored as "". */
+    assert_int_equal(check(c, "{" BASE "}", &out, &field), 0);
+    assert_string_equal(json_string_value(json_object_get(out, "onvif_url")), "");
+    assert_string_equal(json_string_value(json_object_get(out, "onvif_profile")), "");
+    json_decref(out);
+    assert_int_equal(check(c, "{" BASE ",\"onvif_url\":null,\"onvif_profile\":null}", &out, &field),
+                     0);
+    assert_string_equal(json_string_value(json_object_get(out, "onvif_url")), "");
+    json_decref(out);
+    assert_int_equal(
+        check(c, "{" BASE ",\"onvif_url\":\"https://[fd00::5]:8443/onvif/device\"}", &out, &field),
+        0);
+    json_decref(out);
+    static const char *const bad_urls[] = {
+        "\"rtsp://10.0.0.5/onvif\"",
+        "\"ftp://10.0.0.5/\"",
+        "\"http://admin:pw@10.0.0.5/onvif\"",
+        "\"http:///onvif\"",
+        "\"not a url\"",
+        "\"http://10.0.0.5/a b\"",
+        "42",
+        "true",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad_urls); i++) {
+        char *text = g_strdup_printf("{" BASE ",\"onvif_url\":%s}", bad_urls[i]);
+        assert_int_equal(check(c, text, &out, &field), CORE_EINVAL);
+        assert_string_equal(field, "onvif_url");
+        g_free(field);
+        g_free(text);
+    }
+    char *long_url = g_strnfill(2100, 'a');
+    char *text = g_strdup_printf("{" BASE ",\"onvif_url\":\"http://10.0.0.5/%s\"}", long_url);
+    assert_int_equal(check(c, text, &out, &field), CORE_EINVAL);
+    assert_string_equal(field, "onvif_url");
+    g_free(field);
+    g_free(text);
+    g_free(long_url);
+    char *long_token = g_strnfill(65, 't');
+    text = g_strdup_printf("{" BASE ",\"onvif_profile\":\"%s\"}", long_token);
+    assert_int_equal(check(c, text, &out, &field), CORE_EINVAL);
+    assert_string_equal(field, "onvif_profile");
+    g_free(field);
+    g_free(text);
+    g_free(long_token);
+    assert_int_equal(check(c, "{" BASE ",\"onvif_profile\":\"a\\u0001b\"}", &out, &field),
+                     CORE_EINVAL);
+    assert_string_equal(field, "onvif_profile");
+    g_free(field);
+    assert_int_equal(check(c, "{" BASE ",\"onvif_profile\":7}", &out, &field), CORE_EINVAL);
+    assert_string_equal(field, "onvif_profile");
+    g_free(field);
+    vid_cameras_free(c);
+}
+
+static void test_onvif_fields_in_json(void **state)
+{
+    vid_camera cam = {.id = 3,
+                      .name = "Port",
+                      .agency = "police",
+                      .rtsp_url = "rtsp://10.0.0.5/cam",
+                      .username = "admin",
+                      .password = "secret",
+                      .codec = "",
+                      .onvif_url = "http://10.0.0.5/onvif/device_service",
+                      .onvif_profile = "",
+                      .ptz = 1};
+    json_t *j = vid_camera_json(&cam);
+    assert_string_equal(json_string_value(json_object_get(j, "onvif_url")),
+                        "http://10.0.0.5/onvif/device_service");
+    assert_true(json_is_null(json_object_get(j, "onvif_profile")));
+    assert_true(json_is_true(json_object_get(j, "credentials")));
+    char *text = json_dumps(j, 0);
+    assert_null(strstr(text, "secret"));
+    assert_null(strstr(text, "admin"));
+    free(text);
+    json_decref(j);
+    cam.onvif_url = "";
+    cam.onvif_profile = "main";
+    j = vid_camera_json(&cam);
+    assert_true(json_is_null(json_object_get(j, "onvif_url")));
+    assert_string_equal(json_string_value(json_object_get(j, "onvif_profile")), "main");
+    json_decref(j);
+}
+
+static void test_onvif_import_columns(void **state)
+{
+    vid_cameras *c = vid_cameras_new(NULL, NULL);
+    const char *csv = "name,agency,lon,lat,heading,fov,rtsp_url,ptz,onvif_url,onvif_profile\n"
+                      "A,police,7.42,43.73,90,60,rtsp://10.0.0.5/a,yes,"
+                      "http://10.0.0.5/onvif/device_service, main \n"
+                      "B,police,7.42,43.73,90,60,rtsp://10.0.0.6/b,no,,\n";
+    json_t *rows = NULL;
+    char *where = NULL, *field = NULL, *message = NULL;
+    assert_int_equal(vid_cameras_parse_csv(c, csv, strlen(csv), &rows, &where, &field, &message),
+                     0);
+    assert_int_equal(json_array_size(rows), 2);
+    json_t *a = json_object_get(json_array_get(rows, 0), "camera");
+    json_t *b = json_object_get(json_array_get(rows, 1), "camera");
+    assert_string_equal(json_string_value(json_object_get(a, "onvif_url")),
+                        "http://10.0.0.5/onvif/device_service");
+    assert_string_equal(json_string_value(json_object_get(a, "onvif_profile")), "main");
+    assert_string_equal(json_string_value(json_object_get(b, "onvif_url")), "");
+    json_decref(rows);
+    /* A bad address names its line and column. */
+    const char *bad = "name,agency,lon,lat,heading,fov,rtsp_url,onvif_url\n"
+                      "A,police,7.42,43.73,90,60,rtsp://10.0.0.5/a,http://10.0.0.5/x\n"
+                      "B,police,7.42,43.73,90,60,rtsp://10.0.0.6/b,rtsp://10.0.0.6/onvif\n";
+    assert_int_equal(vid_cameras_parse_csv(c, bad, strlen(bad), &rows, &where, &field, &message),
+                     CORE_EINVAL);
+    assert_string_equal(where, "line 3");
+    assert_string_equal(field, "onvif_url");
+    g_free(where);
+    g_free(field);
+    g_free(message);
+    /* GeoJSON: the same fields as properties. */
+    json_t *doc = json_loads(
+        "{\"type\":\"FeatureCollection\",\"features\":[{\"type\":\"Feature\","
+        "\"geometry\":{\"type\":\"Point\",\"coordinates\":[7.42,43.73]},\"properties\":{"
+        "\"name\":\"G\",\"agency\":\"fire\",\"heading\":10,\"fov\":90,"
+        "\"rtsp_url\":\"rtsp://10.0.0.7/g\",\"onvif_url\":\"http://10.0.0.7/onvif/device_service\","
+        "\"onvif_profile\":\"prof\"}}]}",
+        0, NULL);
+    assert_int_equal(vid_cameras_parse_geojson(c, doc, &rows, &where, &field, &message), 0);
+    json_t *g = json_object_get(json_array_get(rows, 0), "camera");
+    assert_string_equal(json_string_value(json_object_get(g, "onvif_profile")), "prof");
+    json_decref(rows);
+    json_decref(doc);
+    vid_cameras_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +376,9 @@ int main(void)
         cmocka_unit_test(test_heading_wraps_around_north),
         cmocka_unit_test(test_degenerate_inputs_refused),
         cmocka_unit_test(test_cone_polygon),
+        cmocka_unit_test(test_onvif_fields_checked),
+        cmocka_unit_test(test_onvif_fields_in_json),
+        cmocka_unit_test(test_onvif_import_columns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
