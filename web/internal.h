@@ -171,7 +171,7 @@ int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
 int web_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len);
 void web_ws_init(web_server *srv);
-/* The units tick (ws.c): each subscribed client gets what changed in its view. */
+/* The units tick (ws_units.c): each subscribed client gets what changed in its view. */
 gboolean web_ws__units_tick(gpointer srv);
 
 /* ws_units.c: the "units" topic. A client's view holds the unit ids it was

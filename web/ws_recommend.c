@@ -9,7 +9,7 @@
  * When the incident closes, the screen is told and stops following it.
  * Loop thread.
  */
-#include "internal.h"
+#include "ws_client.h"
 
 #include "../core/core.h"
 #include "../dispatch/plans.h"
@@ -106,4 +106,29 @@ void ws_rec_changed(web_server *srv)
 {
     if (!srv->rec_timer)
         srv->rec_timer = g_timeout_add(REC_TICK_MS, web_ws__rec_tick, srv);
+}
+
+/* The recommendations tick: each follower whose incident's answer changed
+ * gets the new one, coalesced like the units (the newest only). */
+gboolean web_ws__rec_tick(gpointer p)
+{
+    web_server *srv = p;
+    srv->rec_timer = 0;
+    GHashTable *answers =
+        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, (GDestroyNotify)json_decref);
+    for (GList *l = srv->ws_clients; l; l = l->next) {
+        ws_client *c = l->data;
+        if (c->closing || !c->session || !c->rec.incident)
+            continue;
+        json_t *now = ws_rec_recompute(srv, &c->rec, c->session, answers);
+        if (!now)
+            continue;
+        char *text = web_envelope_reply("recommendations", NULL, now);
+        GBytes *f = ws_frame_bytes(text, strlen(text));
+        free(text);
+        ws_enqueue(c, f, REC_KEY, 0);
+        g_bytes_unref(f);
+    }
+    g_hash_table_destroy(answers);
+    return G_SOURCE_REMOVE;
 }

@@ -26,7 +26,7 @@
  *
  * Loop thread only.
  */
-#include "internal.h"
+#include "ws_client.h"
 
 #include "../core/core.h"
 #include "../dispatch/avl.h"
@@ -417,4 +417,35 @@ void ws_units_fini(web_server *srv)
     }
     srv->units_dirty = srv->units_cell = srv->units_views = NULL;
     srv->units_wide = NULL;
+}
+
+/* The units tick: each subscribed client gets what changed in its view. */
+gboolean web_ws__units_tick(gpointer p)
+{
+    web_server *srv = p;
+    srv->units_timer = 0;
+    srv->units_tick_us = core_mono_us();
+    /* A client still holding its last message queued gets it replaced by
+     * one that also carries what that one did: the newest state of each
+     * unit, never a backlog. */
+    for (GList *l = srv->ws_clients; l; l = l->next) {
+        ws_client *c = l->data;
+        if (c->sub_units)
+            ws_units_view_begin(&c->uview, g_hash_table_contains(c->keyed, ID_KEY(UNITS_KEY)));
+    }
+    ws_units_collect(srv);
+    GHashTable *snippets = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free);
+    for (GList *l = srv->ws_clients; l; l = l->next) {
+        ws_client *c = l->data;
+        if (!c->sub_units || c->closing || !c->session)
+            continue;
+        GBytes *f = ws_units_message(srv, &c->uview, snippets);
+        if (f) {
+            ws_enqueue(c, f, UNITS_KEY, Q_DIRECT);
+            g_bytes_unref(f);
+            ws_write_now(c);
+        }
+    }
+    g_hash_table_destroy(snippets);
+    return G_SOURCE_REMOVE;
 }
