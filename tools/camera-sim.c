@@ -13,7 +13,10 @@
  *    a client sees one continuous stream.
  *  - /synth1 … /synthM encode a live test pattern with the wall clock, to the
  *    millisecond, burnt in (set on a textoverlay by a pad probe on every
- *    frame), for glass-to-glass latency measurements.
+ *    frame), for glass-to-glass latency measurements. A second probe, on the
+ *    encoder's input, also paints the clock in machine-readable form: a row
+ *    of black and white blocks along the bottom of the raw I420 frame (see
+ *    "The clock blocks" below), which a browser can read back off a canvas.
  *
  * Threads: GLib's main loop runs the RTSP server, the feeds' bus watches, the
  * signal and stop-after sources; each feed's streaming thread pushes into the
@@ -24,6 +27,7 @@
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 #include <gst/rtsp-server/rtsp-server.h>
+#include <gst/video/gstvideometa.h>
 #include <glib-unix.h>
 
 #include <locale.h>
@@ -43,6 +47,19 @@
 /* The most an appsrc queues when its media stalls (older data is dropped). */
 #define SIM_APPSRC_MAX_BYTES (4u * 1024 * 1024)
 #define SIM_MAX_MOUNTS 64
+
+/* The clock blocks: SIM_CLOCK_BLOCKS square blocks of side
+ * sim_clock_block(width) px in the bottom block row of the frame, from the
+ * left edge: white, black (the start pattern), then the wall clock in
+ * milliseconds mod 2^32, most significant bit first (white = 1), then a
+ * parity block, white when the 32 bits hold an odd number of ones. Luma
+ * SIM_CLOCK_WHITE or SIM_CLOCK_BLACK, neutral chroma. A frame narrower than
+ * the blocks need (560 px) gets none. tools/bench/video_glass.mjs reads them. */
+#define SIM_CLOCK_BITS 32
+#define SIM_CLOCK_BLOCKS (2 + SIM_CLOCK_BITS + 1)
+#define SIM_CLOCK_MIN_BLOCK 16
+#define SIM_CLOCK_WHITE 235
+#define SIM_CLOCK_BLACK 16
 
 struct sim_opts {
     gint port;
@@ -310,19 +327,118 @@ static GstPadProbeReturn on_synth_frame(GstPad *pad, GstPadProbeInfo *info, gpoi
     return GST_PAD_PROBE_OK;
 }
 
-static void free_name(gpointer name, GClosure *closure)
+/* Side of a clock block for a frame this wide: even, at least
+ * SIM_CLOCK_MIN_BLOCK, about a 40th of the width; 0 when they do not fit. */
+static gint sim_clock_block(gint width)
 {
-    g_free(name);
+    gint block = MAX(SIM_CLOCK_MIN_BLOCK, (width / 40) & ~1);
+    return block * SIM_CLOCK_BLOCKS <= width ? block : 0;
+}
+
+/* Fills a w x h rectangle of one plane with a byte value. */
+static void fill_rect(guint8 *plane, gint stride, gint x, gint y, gint w, gint h, guint8 v)
+{
+    for (gint row = y; row < y + h; row++)
+        memset(plane + (gsize)row * stride + x, v, (gsize)w);
+}
+
+/* The planes of an I420 frame: from its video meta when it has one, else
+ * GStreamer's default layout (which the size must then match). */
+static gboolean i420_layout(GstBuffer *buf, gint width, gint height, gsize size, gsize offset[3],
+                            gint stride[3])
+{
+    static GType meta_api;
+    if (!meta_api)
+        meta_api = g_type_from_name("GstVideoMetaAPI"); /* 0 until libgstvideo registers it */
+    GstVideoMeta *meta = meta_api ? (GstVideoMeta *)gst_buffer_get_meta(buf, meta_api) : NULL;
+    if (meta && meta->n_planes == 3) {
+        for (int i = 0; i < 3; i++) {
+            offset[i] = meta->offset[i];
+            stride[i] = meta->stride[i];
+        }
+        return TRUE;
+    }
+    gint h2 = GST_ROUND_UP_2(height);
+    stride[0] = GST_ROUND_UP_4(width);
+    stride[1] = stride[2] = GST_ROUND_UP_4(GST_ROUND_UP_2(width) / 2);
+    offset[0] = 0;
+    offset[1] = (gsize)stride[0] * h2;
+    offset[2] = offset[1] + (gsize)stride[1] * (h2 / 2);
+    return offset[2] + (gsize)stride[2] * (h2 / 2) == size;
+}
+
+/* Paints the clock blocks for `ms` into a mapped I420 frame. */
+static void paint_clock(guint8 *data, const gsize offset[3], const gint stride[3], gint width,
+                        gint height, guint32 ms)
+{
+    gint block = sim_clock_block(width);
+    if (!block || height < block)
+        return;
+    guint8 bits[SIM_CLOCK_BLOCKS];
+    bits[0] = 1;
+    bits[1] = 0;
+    guint ones = 0;
+    for (int i = 0; i < SIM_CLOCK_BITS; i++) {
+        bits[2 + i] = (ms >> (SIM_CLOCK_BITS - 1 - i)) & 1;
+        ones += bits[2 + i];
+    }
+    bits[SIM_CLOCK_BLOCKS - 1] = ones & 1;
+    gint y = (height - block) & ~1;
+    for (int i = 0; i < SIM_CLOCK_BLOCKS; i++) {
+        gint x = i * block;
+        fill_rect(data + offset[0], stride[0], x, y, block, block,
+                  bits[i] ? SIM_CLOCK_WHITE : SIM_CLOCK_BLACK);
+        for (int c = 1; c < 3; c++)
+            fill_rect(data + offset[c], stride[c], x / 2, y / 2, block / 2, block / 2, 128);
+    }
+}
+
+/* The encoder's input, once per raw frame: the clock blocks, stamped now. */
+static GstPadProbeReturn on_synth_raw(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+    const struct sim_opts *o = data;
+    guint32 ms = (guint32)((guint64)(g_get_real_time() / 1000) & 0xffffffffu);
+    GstBuffer *buf = gst_buffer_make_writable(gst_pad_probe_info_get_buffer(info));
+    GST_PAD_PROBE_INFO_DATA(info) = buf;
+    GstMapInfo map;
+    if (!gst_buffer_map(buf, &map, GST_MAP_READWRITE))
+        return GST_PAD_PROBE_OK;
+    gsize offset[3];
+    gint stride[3];
+    if (i420_layout(buf, o->width, o->height, map.size, offset, stride))
+        paint_clock(map.data, offset, stride, o->width, o->height, ms);
+    gst_buffer_unmap(buf, &map);
+    return GST_PAD_PROBE_OK;
+}
+
+/* The factory's user data: the mount's name and the options. */
+struct sim_synth {
+    gchar *name;
+    const struct sim_opts *opts;
+};
+
+static void free_synth(gpointer data, GClosure *closure)
+{
+    struct sim_synth *synth = data;
+    g_free(synth->name);
+    g_free(synth);
 }
 
 static void on_synth_media(GstRTSPMediaFactory *factory, GstRTSPMedia *media, gpointer data)
 {
+    const struct sim_synth *synth = data;
     GstElement *bin = gst_rtsp_media_get_element(media);
     GstElement *overlay = gst_bin_get_by_name(GST_BIN(bin), "clock");
     GstPad *pad = gst_element_get_static_pad(overlay, "video_sink");
-    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_synth_frame, g_strdup(data), g_free);
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_synth_frame, g_strdup(synth->name),
+                      g_free);
     gst_object_unref(pad);
     gst_object_unref(overlay);
+    GstElement *enc = gst_bin_get_by_name(GST_BIN(bin), "enc");
+    pad = gst_element_get_static_pad(enc, "sink");
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_synth_raw, (gpointer)synth->opts, NULL);
+    gst_object_unref(pad);
+    gst_object_unref(enc);
     gst_object_unref(bin);
 }
 
@@ -333,8 +449,8 @@ static gchar *synth_launch(const struct sim_opts *o)
                            "video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! "
                            "textoverlay name=clock font-desc=\"Monospace %d\" valignment=top "
                            "halignment=left shaded-background=true ! "
-                           "x%senc tune=zerolatency speed-preset=ultrafast key-int-max=%d "
-                           "bitrate=%d ! h%sparse ! rtph%spay name=pay0 pt=96 config-interval=-1 )",
+                           "x%senc name=enc tune=zerolatency speed-preset=ultrafast key-int-max=%d "
+                           "bitrate=%d ! h%sparse config-interval=-1 ! rtph%spay name=pay0 pt=96 )",
                            o->width, o->height, o->fps, MAX(o->height / 24, 6), codec, o->fps,
                            o->bitrate, codec, codec);
 }
@@ -491,6 +607,12 @@ static int serve(const struct sim_opts *o, GMainLoop *loop, struct sim_feed **fe
     gst_rtsp_server_set_address(server, o->address);
     gst_rtsp_server_set_service(server, service);
     g_free(service);
+    /* A thread per client, as independent cameras would answer: a new client
+     * of a file camera waits for its next keyframe, which must not hold up
+     * the clients of the others. */
+    GstRTSPThreadPool *pool = gst_rtsp_server_get_thread_pool(server);
+    gst_rtsp_thread_pool_set_max_threads(pool, 4 * SIM_MAX_MOUNTS);
+    g_object_unref(pool);
     if (o->user)
         secure(server, o);
     GstRTSPMountPoints *mounts = gst_rtsp_server_get_mount_points(server);
@@ -505,9 +627,12 @@ static int serve(const struct sim_opts *o, GMainLoop *loop, struct sim_feed **fe
     gchar *launch = synth_launch(o);
     for (int i = 0; i < o->synthetic; i++) {
         GstRTSPMediaFactory *f = new_factory(o, launch);
-        gchar *name = g_strdup_printf("synth%d", i + 1);
-        gchar *path = g_strdup_printf("/%s", name);
-        g_signal_connect_data(f, "media-configure", G_CALLBACK(on_synth_media), name, free_name, 0);
+        struct sim_synth *synth = g_new0(struct sim_synth, 1);
+        synth->name = g_strdup_printf("synth%d", i + 1);
+        synth->opts = o;
+        gchar *path = g_strdup_printf("/%s", synth->name);
+        g_signal_connect_data(f, "media-configure", G_CALLBACK(on_synth_media), synth, free_synth,
+                              0);
         gst_rtsp_mount_points_add_factory(mounts, path, f);
         g_free(path);
     }

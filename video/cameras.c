@@ -92,6 +92,13 @@ int64_t vid_camera_parse_id(const char *s)
     return g_ascii_strtoll(s, NULL, 10);
 }
 
+json_t *vid_camera_id_json(int64_t id)
+{
+    char text[32];
+    g_snprintf(text, sizeof text, "C-%" G_GINT64_FORMAT, id);
+    return json_string(text);
+}
+
 json_t *vid_camera_json(const vid_camera *cam)
 {
     char id[32], created[32], updated[32];

@@ -103,6 +103,8 @@ GPtrArray *vid_cameras_all(const vid_cameras *c);
 json_t *vid_camera_json(const vid_camera *cam);
 /* "C-12" or "12" -> 12; 0 for anything else. */
 int64_t vid_camera_parse_id(const char *text);
+/* The id as the API shows it: "C-12" (a new JSON string). */
+json_t *vid_camera_id_json(int64_t id);
 
 /* Creates a camera from {"name", "agency", "lon", "lat", "height_m",
  * "heading", "fov", "range_m", "rtsp_url", "username", "password", "ptz",

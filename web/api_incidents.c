@@ -53,8 +53,7 @@ static void reply_invalid(web_req *req, char *field, char *message)
     g_free(message);
 }
 
-/* "I-12" / "C-12" / "H-12" / "12" -> 12, or 0. */
-static int64_t parse_ext(const char *s, char prefix)
+int64_t web_parse_ext(const char *s, char prefix)
 {
     if (!s)
         return 0;
@@ -69,7 +68,7 @@ static int64_t parse_ext(const char *s, char prefix)
 /* The {id} of the path ("I-12" or "12"); replies 400 otherwise. */
 static int incident_id(web_req *req, int64_t *id)
 {
-    *id = parse_ext(web_param(&req->params, "id"), 'I');
+    *id = web_parse_ext(web_param(&req->params, "id"), 'I');
     if (!*id)
         web_reply_error(req, 400, "invalid_parameter", "an incident id is I-<number>");
     return *id ? 0 : -1;
@@ -282,7 +281,7 @@ static void incident_merge(web_req *req)
     json_t *body = web_req_json(req);
     if (!body)
         return;
-    int64_t into = parse_ext(json_string_value(json_object_get(body, "into")), 'I');
+    int64_t into = web_parse_ext(json_string_value(json_object_get(body, "into")), 'I');
     json_decref(body);
     if (!into) {
         reply_invalid(req, g_strdup("into"), g_strdup("the incident to merge into: \"I-n\""));
@@ -313,7 +312,7 @@ static void incident_split(web_req *req)
     int ok = json_is_array(calls) && json_array_size(calls) > 0 && json_array_size(calls) <= 1000;
     json_array_foreach(calls, i, v)
     {
-        int64_t cid = parse_ext(json_string_value(v), 'C');
+        int64_t cid = web_parse_ext(json_string_value(v), 'C');
         ok = ok && cid > 0;
         g_array_append_val(ids, cid);
     }
@@ -445,7 +444,7 @@ static void hazards_list(web_req *req)
 
 static void hazard_remove(web_req *req)
 {
-    int64_t id = parse_ext(web_param(&req->params, "id"), 'H');
+    int64_t id = web_parse_ext(web_param(&req->params, "id"), 'H');
     if (!id) {
         web_reply_error(req, 400, "invalid_parameter", "a hazard id is H-<number>");
         return;

@@ -79,23 +79,6 @@ static void job_free(media_job *j)
     g_free(j);
 }
 
-static char *cam_ext(int64_t id)
-{
-    return g_strdup_printf("C-%" G_GINT64_FORMAT, id);
-}
-
-/* "I-7" or "7" → 7; 0 otherwise. */
-static int64_t parse_ext(const char *s, char prefix)
-{
-    if (!s)
-        return 0;
-    if (s[0] == prefix && s[1] == '-')
-        s += 2;
-    char *end;
-    gint64 v = g_ascii_strtoll(s, &end, 10);
-    return (*s >= '0' && *s <= '9' && !*end && v > 0) ? v : 0;
-}
-
 /* The camera the session may read, or a reply (404 or 403) and NULL. */
 static const vid_camera *readable_camera(web_req *req, const core_session *who, json_t *id)
 {
@@ -148,14 +131,14 @@ static void add_media(media_job *j)
     core_iso8601(j->asked_ms, at, sizeof at);
     json_t *item = json_object();
     json_object_set_new(item, "kind", json_string(j->kind == JOB_CLIP ? "clip" : "snapshot"));
-    json_object_set_new(item, "camera", json_string_nocheck(cam_ext(j->camera)));
+    json_object_set_new(item, "camera", vid_camera_id_json(j->camera));
     json_object_set_new(item, "at", json_string(at));
     if (j->rc == 0) {
         json_object_set_new(item, "name", json_string(j->name));
-        json_object_set_new(
-            item, "url",
-            json_string_nocheck(g_strdup_printf("/api/v1/incidents/I-%" G_GINT64_FORMAT "/media/%s",
-                                                j->incident, j->name)));
+        char *url = g_strdup_printf("/api/v1/incidents/I-%" G_GINT64_FORMAT "/media/%s",
+                                    j->incident, j->name);
+        json_object_set_new(item, "url", json_string(url));
+        g_free(url);
         json_object_set_new(item, "bytes", json_integer((json_int_t)g_bytes_get_size(j->out)));
     } else {
         json_object_set_new(item, "error", json_string(j->err ? j->err : core_strerror(j->rc)));
@@ -399,9 +382,8 @@ static void start_clip(web_req *req, inc_check *c, int64_t incident, const vid_c
     char ready[32];
     core_iso8601(j->asked_ms + (int64_t)after * 1000 + CLIP_SLACK_MS, ready, sizeof ready);
     web_reply_json(req, 202,
-                   json_pack("{s{sosisiss}}", "clip", "camera",
-                             json_string_nocheck(cam_ext(cam->id)), "before", before, "after",
-                             after, "ready_at", ready));
+                   json_pack("{s{sosisiss}}", "clip", "camera", vid_camera_id_json(cam->id),
+                             "before", before, "after", after, "ready_at", ready));
     j->req = NULL;
 }
 
@@ -461,7 +443,7 @@ static void incident_read(int rc, json_t *inc, void *arg)
 {
     inc_check *c = arg;
     web_req *req = c->req;
-    int64_t id = parse_ext(web_param(&req->params, "id"), 'I');
+    int64_t id = web_parse_ext(web_param(&req->params, "id"), 'I');
     char **agencies = rc ? NULL : disp_incident_agencies(inc);
     if (rc == CORE_ENOTFOUND) {
         web_reply_error(req, 404, "not_found", "no incident I-%" G_GINT64_FORMAT, id);
@@ -488,7 +470,7 @@ static void incident_read(int rc, json_t *inc, void *arg)
 
 static void check_incident(web_req *req, inc_check *c)
 {
-    int64_t id = parse_ext(web_param(&req->params, "id"), 'I');
+    int64_t id = web_parse_ext(web_param(&req->params, "id"), 'I');
     if (!id) {
         web_reply_error(req, 400, "invalid_parameter", "an incident id is I-<number>");
         inc_check_free(c);

@@ -120,6 +120,8 @@ void web_reply_invalid(web_req *req, const char *field, const char *message);
 int web_path_id(web_req *req, const char *what, int64_t *id);
 /* The {id} of a unit path ("U-12" or "12"); replies 400 and returns -1 otherwise (api_units.c). */
 int web_unit_path_id(web_req *req, int64_t *id);
+/* "I-12" / "C-12" / "H-12" / "12" -> 12, or 0 (api_incidents.c). */
+int64_t web_parse_ext(const char *s, char prefix);
 /* "lon,lat" in range -> 0, else -1 (api_routing.c). */
 int web_parse_point(const char *s, double *lon, double *lat);
 /* Replies 403 and records actor's denied attempt in the audit trail. */

@@ -70,18 +70,13 @@ static void vframe_free(vframe *f)
     g_free(f);
 }
 
-static char *camera_ext(int64_t id)
-{
-    return g_strdup_printf("C-%" G_GINT64_FORMAT, id);
-}
-
 static json_t *tile_state(const tile *t)
 {
     vid_ingest *in = vid_watch_ingest(t->w);
     vid_state st = vid_ingest_state(in);
     json_t *o = json_object();
     json_object_set_new(o, "tile", json_integer(t->id));
-    json_object_set_new(o, "camera", json_string_nocheck(camera_ext(t->camera)));
+    json_object_set_new(o, "camera", vid_camera_id_json(t->camera));
     json_object_set_new(o, "state", json_string(vid_state_name(st)));
     json_object_set_new(o, "reason", json_string(vid_ingest_reason(in)));
     const char *codec = vid_ingest_codec_string(in);

@@ -9,6 +9,9 @@
 // Each pong carries the server's time: onClock gets the offset of the
 // server's clock from this browser's (ms, server minus browser), which the
 // age timers of the consoles use.
+// Binary frames (live video, the only binary frames of /ws) and the
+// messages a module takes for itself go to its tap: attach({ message(msg)
+// → true when taken, binary(ArrayBuffer), connected(), disconnected() }).
 
 import { t } from './i18n.js';
 
@@ -40,6 +43,14 @@ export class Connection {
     this.attempt = 0;
     this.ws = null;
     this.pingTimer = null;
+    this.taps = new Set();
+  }
+
+  // Adds a tap (see above); returns the function that removes it.
+  attach(tap) {
+    this.taps.add(tap);
+    if (this.ws && this.ws.readyState === WebSocket.OPEN && this.helloed) tap.connected?.();
+    return () => this.taps.delete(tap);
   }
 
   url() {
@@ -52,6 +63,8 @@ export class Connection {
     this.onState(this.attempt === 0 ? 'connecting' : 'reconnecting');
     const ws = new WebSocket(this.url(), ['citycmd.v1', `bearer.${this.token}`]);
     this.ws = ws;
+    this.helloed = false;
+    ws.binaryType = 'arraybuffer';
     ws.onopen = () => { this.attempt = 0; };
     ws.onmessage = (m) => this.receive(m.data);
     ws.onclose = (e) => this.closed(ws, e);
@@ -64,9 +77,13 @@ export class Connection {
     }
   }
 
-  receive(text) {
+  receive(data) {
+    if (typeof data !== 'string') {
+      for (const tap of this.taps) tap.binary?.(data);
+      return;
+    }
     let msg;
-    try { msg = JSON.parse(text); } catch { return; }
+    try { msg = JSON.parse(data); } catch { return; }
     if (msg.type === 'batch' && Array.isArray(msg.data)) {
       for (const m of msg.data) this.handle(m);
     } else {
@@ -75,13 +92,16 @@ export class Connection {
   }
 
   handle(msg) {
+    for (const tap of this.taps) if (tap.message?.(msg)) return;
     switch (msg.type) {
       case 'hello': {
+        this.helloed = true;
         this.onHello(msg.data);
         const data = { topics: this.topics };
         if (this.lastSeq !== null) data.after = this.lastSeq;
         this.send('subscribe', data, 'sub');
         this.schedulePing((msg.data && msg.data.ping_interval) || 20);
+        for (const tap of this.taps) tap.connected?.();
         break;
       }
       case 'subscribed':
@@ -132,6 +152,8 @@ export class Connection {
   async closed(ws, e) {
     if (ws !== this.ws || this.stopped) return;
     clearInterval(this.pingTimer);
+    this.helloed = false;
+    for (const tap of this.taps) tap.disconnected?.();
     // Asks the owner whether to go on (false: the session is over).
     if (!(await this.onClosed(e.code)) || this.stopped) return;
     this.attempt += 1;

@@ -14,6 +14,7 @@ import {
   initRecommend, startRecommend, stopRecommend, showRecommendations, recommendEvent, relabelRecommend,
   recommendLive, refollowRecommendations,
 } from './recommend.js';
+import { showCamerasNear, renderMedia, cameraName } from './cameras.js';
 
 export { addressText };
 
@@ -308,6 +309,12 @@ export function consoleLive(msg) {
   }
 }
 
+// Reads an incident again now (after a change made elsewhere on screen: a
+// snapshot or a clip attached to it).
+export function reloadIncident(id) {
+  if (st.running && id) refresh(id);
+}
+
 // Every event of the feed passes here: the selected incident's timeline
 // and calls are read again when it changes.
 export function consoleEvent(ev) {
@@ -370,6 +377,12 @@ function timelineSummary(e) {
       return d.to || '—';
     case 'incident.note':
       return d.text || '';
+    case 'incident.media': {
+      // A snapshot or a clip of a camera (or why it could not be made).
+      const m = d.media || d;
+      const what = `${t(m.kind === 'clip' ? 'media.clip' : 'media.snapshot')} · ${cameraName(m.camera)}`;
+      return m.error ? `${what} · ${t('media.failed')}: ${m.error}` : what;
+    }
     default:
       return '';
   }
@@ -390,6 +403,7 @@ function renderDetail(inc) {
   box.querySelector('.empty').hidden = Boolean(inc);
   const body = box.querySelector('.detail-body');
   body.hidden = !inc;
+  showCamerasNear(inc);
   if (!inc) return;
   box.dataset.id = inc.id;
   box.dataset.status = inc.status;
@@ -452,6 +466,8 @@ function renderDetail(inc) {
     if (c.location && c.location.text) li.append(el('span', 'where', c.location.text));
     return li;
   }));
+
+  renderMedia(inc);
 
   const timeline = box.querySelector('.timeline');
   timeline.replaceChildren(...[...(inc.timeline || [])].reverse().map((e) => {

@@ -1,6 +1,6 @@
 // The citycmd shell: sign-in, connection state, live event feed, duty
-// journal, the city map, the dispatcher's console (incidents.js) and the
-// units' board (units.js).
+// journal, the city map, the dispatcher's console (incidents.js), the
+// units' board (units.js) and the cameras with their live video (cameras.js).
 import './style.css';
 import { Connection, showConnectionState } from './connection.js';
 import { auth, api, signOut, resume, stillSignedIn, bindLoginForm, showLoginReason } from './auth.js';
@@ -11,8 +11,11 @@ import { initCoverage, startCoverage, stopCoverage, relabelCoverage, coverageCou
 import { initPipes, startPipes, stopPipes, pipesEvent, pipesReconnected, relabelPipes } from './pipes.js';
 import {
   initConsole, startConsole, stopConsole, consoleEvent, consoleLive, consoleTopics, relabelConsole, setClockSkew,
-  consoleReconnected,
+  consoleReconnected, reloadIncident,
 } from './incidents.js';
+import {
+  initCameras, startCameras, camerasOnMap, stopCameras, camerasEvent, relabelCameras,
+} from './cameras.js';
 import {
   initUnits, startUnits, stopUnits, unitsLive, unitsEvent, unitsTopics, relabelUnits, setUnitsClockSkew,
 } from './units.js';
@@ -162,6 +165,7 @@ function enter(user) {
     if (!ok || map !== cityMap) return;
     startCoverage(map);
     startPipes({ map, user });
+    camerasOnMap(map);
   });
   startConsole({ map: cityMap, user, send: (type, data) => conn?.send(type, data) });
   startUnits({ map: cityMap, user });
@@ -181,12 +185,15 @@ function enter(user) {
       consoleEvent(ev);
       unitsEvent(ev);
       pipesEvent(ev);
+      camerasEvent(ev);
     },
     onMessage: (msg) => { consoleLive(msg); unitsLive(msg); },
     onClock: (ms) => { setClockSkew(ms); setUnitsClockSkew(ms); },
     // After a close, go on reconnecting unless the session is over.
     onClosed: async () => stillSignedIn(),
   });
+  // Live video rides on the same connection (cameras.js, video.js).
+  startCameras({ user, conn, reloadIncident });
   window.citycmd = { conn };
   conn.start();
 }
@@ -196,6 +203,7 @@ function enter(user) {
 function leave(reason) {
   if (conn) conn.stop();
   conn = null;
+  stopCameras();
   stopUnits();
   stopConsole();
   stopCoverage();
@@ -231,11 +239,13 @@ async function init() {
     relabelUnits();
     relabelCoverage();
     relabelPipes();
+    relabelCameras();
   });
   $('journal-form').addEventListener('submit', submitJournal);
   initMapControls();
   initCoverage();
   initPipes();
+  initCameras();
   window.citycmdCoverage = coverageCount; // for the browser tests
   initConsole();
   initUnits();

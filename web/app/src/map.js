@@ -445,6 +445,9 @@ export class CityMap {
     this.onUseLocation = null; // ({ lon, lat, text }) => …
     this.pickOnce = null; // the next click is a location for the call form
     this.clickHook = null; // (e) => true when it took the click (the pipes' isolation mode)
+    // Layers of other modules whose features take a click (the cameras):
+    // [{ layer, hitTolerance, filter(feature), click(feature, e) }].
+    this.featureClicks = [];
   }
 
   async start() {
@@ -472,7 +475,7 @@ export class CityMap {
     this.map.on('singleclick', (e) => this.clicked(e));
     this.map.on('pointermove', (e) => {
       if (e.dragging) return;
-      target.style.cursor = this.unitAt(e.pixel) || this.incidentAt(e.pixel) ? 'pointer' : '';
+      target.style.cursor = this.unitAt(e.pixel) || this.incidentAt(e.pixel) || this.clickableAt(e.pixel) ? 'pointer' : '';
     });
     window.citycmdMap = this;
     return true;
@@ -492,6 +495,7 @@ export class CityMap {
     this.unitLayer.changed();
     this.trackLayer.changed();
     this.routeLayer.changed();
+    for (const c of this.featureClicks) c.layer.changed();
   }
 
   incidentAt(pixel) {
@@ -508,8 +512,22 @@ export class CityMap {
     }) || null;
   }
 
+  // The feature of featureClicks under a pixel, with its handler, or null.
+  clickableAt(pixel) {
+    if (!this.map) return null;
+    for (const c of this.featureClicks) {
+      if (!c.layer.getVisible()) continue;
+      const f = this.map.forEachFeatureAtPixel(pixel, (g) => (!c.filter || c.filter(g) ? g : undefined), {
+        layerFilter: (l) => l === c.layer, hitTolerance: c.hitTolerance || 2,
+      });
+      if (f) return { feature: f, click: c.click };
+    }
+    return null;
+  }
+
   // A click on a unit or an incident selects it; in pick mode a click is the call's
-  // location; anywhere else it says where the point is.
+  // location; one on a feature of featureClicks (a camera) goes to its
+  // module; anywhere else it says where the point is.
   async clicked(e) {
     if (this.pickOnce) {
       const pick = this.pickOnce;
@@ -530,6 +548,11 @@ export class CityMap {
     if (f) {
       this.popup.setPosition(undefined);
       this.onIncidentClick?.(f.getId());
+      return;
+    }
+    const hit = this.clickableAt(e.pixel);
+    if (hit) {
+      hit.click(hit.feature, e);
       return;
     }
     this.describe(e.coordinate);
