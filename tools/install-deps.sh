@@ -5,6 +5,7 @@
 #
 #   tools/install-deps.sh          what building and running the server needs
 #   tools/install-deps.sh --test   that, plus what the test suite needs
+#   tools/install-deps.sh --bench  that, plus the peers the benchmarks run (ffmpeg)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,14 +24,19 @@ TEST_PKGS=(
   libcmocka-dev redis-server chromium sqlite3 clang-format openssl gdal-bin libxml2-utils
   clang libclang-rt-14-dev gstreamer1.0-tools gstreamer1.0-plugins-base-apps
 )
+BENCH_PKGS=(
+  ffmpeg # the peer of tools/bench/video_bench.mjs
+)
 
 SUDO=""
 if [[ $EUID -ne 0 ]]; then SUDO=sudo; fi
-TESTS=0
+TESTS=0 BENCH=0
 if [[ "${1:-}" == "--test" ]]; then TESTS=1; fi
+if [[ "${1:-}" == "--bench" ]]; then TESTS=1 BENCH=1; fi
 
 want=("${RUNTIME_PKGS[@]}")
 if ((TESTS)); then want+=("${TEST_PKGS[@]}"); fi
+if ((BENCH)); then want+=("${BENCH_PKGS[@]}"); fi
 
 missing=()
 for p in "${want[@]}"; do
