@@ -7,12 +7,11 @@
  * A GStreamer pipeline per camera: rtspsrc (TCP) → rtph264depay or
  * rtph265depay (chosen by the RTP caps the camera offers; whole access units
  * by the RTP marker bit) → h264parse / h265parse (parameter sets before
- * every keyframe) → appsink, in Annex B access units. Nothing is decoded. The appsink callback, on GStreamer's
- * streaming thread, copies each access unit and posts it to the loop
- * thread; at most VID_INGEST_MAX_PENDING wait, beyond that frames are
- * dropped until the next keyframe (a stalled loop never grows memory).
- * On the loop thread each access unit goes through a fragmented-MP4 writer
- * (fmp4.h, one fragment per frame) and the fragments go to the listener.
+ * every keyframe) → appsink, in Annex B access units. Nothing is decoded. The appsink callback, on
+ * GStreamer's streaming thread, copies each access unit and posts it to the loop thread; at most
+ * VID_INGEST_MAX_PENDING wait, beyond that frames are dropped until the next keyframe (a stalled
+ * loop never grows memory). On the loop thread each access unit goes through a fragmented-MP4
+ * writer (fmp4.h, one fragment per frame) and the fragments go to the listener.
  *
  * Failures (unreachable, wrong credentials, the stream ended, no frame for
  * VID_INGEST_STALL_MS) tear the pipeline down and try again after 1, 2, 4 …
