@@ -111,5 +111,12 @@ int vid_snapshot_jpeg(vid_codec codec, GBytes *keyframe, int quality, GBytes **j
  * from 0. NULL with *err when the ring holds nothing in that span. New ref. */
 GBytes *vid_ingest_clip(vid_ingest *in, int64_t from_us, int64_t to_us, double *start_s,
                         double *duration_s, char **err);
+/* The same in two steps, so the file is made off the loop: the cut (loop
+ * thread) references the ring's units, nothing is copied; the file (any
+ * thread) muxes them. start_s and duration_s as above. */
+typedef struct vid_clip vid_clip;
+vid_clip *vid_ingest_clip_cut(vid_ingest *in, int64_t from_us, int64_t to_us, char **err);
+GBytes *vid_clip_file(const vid_clip *c, double *start_s, double *duration_s, char **err);
+void vid_clip_free(vid_clip *c);
 
 #endif

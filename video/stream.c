@@ -163,8 +163,20 @@ static int64_t media_us(const vid__au *a, const vid__au *anchor)
     return anchor->recv_us - (anchor->dts - a->dts) * G_USEC_PER_SEC / 90000;
 }
 
-GBytes *vid_ingest_clip(vid_ingest *in, int64_t from_us, int64_t to_us, double *start_s,
-                        double *duration_s, char **err)
+struct vid_clip {
+    vid_codec codec;
+    GPtrArray *units; /* vid__au*, each holding a reference on its bytes */
+    double start_s;
+};
+
+static void au_copy_free(gpointer p)
+{
+    vid__au *a = p;
+    g_bytes_unref(a->data);
+    g_free(a);
+}
+
+vid_clip *vid_ingest_clip_cut(vid_ingest *in, int64_t from_us, int64_t to_us, char **err)
 {
     /* The newest unit up to to_us anchors the times. */
     GList *end = in->ring.tail;
@@ -185,12 +197,36 @@ GBytes *vid_ingest_clip(vid_ingest *in, int64_t from_us, int64_t to_us, double *
             *err = g_strdup("no video of that time is kept");
         return NULL;
     }
-    vid_fmp4 *w = vid_fmp4_new(in->codec ? in->codec : VID_CODEC_H264, 90000, VID_FMP4_PER_GOP);
-    GByteArray *body = g_byte_array_new();
-    vid__au *a0 = first->data;
-    int64_t last = -1;
+    vid_clip *c = g_new0(vid_clip, 1);
+    c->codec = in->codec ? in->codec : VID_CODEC_H264;
+    c->units = g_ptr_array_new_with_free_func(au_copy_free);
+    c->start_s = (double)(media_us(first->data, anchor) - from_us) / G_USEC_PER_SEC;
     for (GList *l = first; l; l = l->next) {
-        vid__au *a = l->data;
+        vid__au *a = g_memdup2(l->data, sizeof *a);
+        g_bytes_ref(a->data);
+        g_ptr_array_add(c->units, a);
+        if (l == end)
+            break;
+    }
+    return c;
+}
+
+void vid_clip_free(vid_clip *c)
+{
+    if (!c)
+        return;
+    g_ptr_array_unref(c->units);
+    g_free(c);
+}
+
+GBytes *vid_clip_file(const vid_clip *c, double *start_s, double *duration_s, char **err)
+{
+    vid_fmp4 *w = vid_fmp4_new(c->codec, 90000, VID_FMP4_PER_GOP);
+    GByteArray *body = g_byte_array_new();
+    const vid__au *a0 = c->units->pdata[0];
+    int64_t last = -1;
+    for (guint i = 0; i < c->units->len; i++) {
+        const vid__au *a = c->units->pdata[i];
         int64_t dts = a->dts >= 0 ? a->dts - a0->dts : last + 3000;
         if (dts <= last)
             dts = last + 1;
@@ -198,8 +234,6 @@ GBytes *vid_ingest_clip(vid_ingest *in, int64_t from_us, int64_t to_us, double *
         last = dts;
         vid_fmp4_push(w, g_bytes_get_data(a->data, NULL), g_bytes_get_size(a->data), dts, pts,
                       a->key, body, NULL);
-        if (l == end)
-            break;
     }
     vid_fmp4_flush(w, body, NULL);
     GBytes *init = vid_fmp4_file_init_segment(w);
@@ -210,7 +244,7 @@ GBytes *vid_ingest_clip(vid_ingest *in, int64_t from_us, int64_t to_us, double *
         g_byte_array_append(file, body->data, body->len);
         out = g_byte_array_free_to_bytes(file);
         if (start_s)
-            *start_s = (double)(media_us(a0, anchor) - from_us) / G_USEC_PER_SEC;
+            *start_s = c->start_s;
         if (duration_s)
             *duration_s = (double)last / 90000.0;
     } else if (err) {
@@ -220,5 +254,14 @@ GBytes *vid_ingest_clip(vid_ingest *in, int64_t from_us, int64_t to_us, double *
         g_bytes_unref(init);
     g_byte_array_unref(body);
     vid_fmp4_free(w);
+    return out;
+}
+
+GBytes *vid_ingest_clip(vid_ingest *in, int64_t from_us, int64_t to_us, double *start_s,
+                        double *duration_s, char **err)
+{
+    vid_clip *c = vid_ingest_clip_cut(in, from_us, to_us, err);
+    GBytes *out = c ? vid_clip_file(c, start_s, duration_s, err) : NULL;
+    vid_clip_free(c);
     return out;
 }

@@ -34,6 +34,9 @@
 #define SNAP_WAIT_S 8
 #define SNAP_QUALITY 85
 #define CLIP_SLACK_MS 400 /* frames of the last instant still on their way */
+/* Snapshots and clips under way at once: each holds a camera's stream, and
+ * a clip its file in memory while it is written. */
+#define MAX_JOBS 32
 
 typedef enum { JOB_SNAPSHOT, JOB_INCIDENT_SNAPSHOT, JOB_CLIP } job_kind;
 
@@ -55,6 +58,7 @@ typedef struct {
     int64_t asked_us, from_us, to_us;
     int64_t asked_ms;
     double start_s, duration_s;
+    vid_clip *clip; /* cut from the ring, made into a file on a worker */
     /* the result */
     GBytes *out;
     char *path, *name, *err;
@@ -69,6 +73,7 @@ static void job_free(media_job *j)
         g_source_remove(j->timer);
     vid_watch_end(j->w);
     core_session_copy_free(j->who);
+    vid_clip_free(j->clip);
     if (j->key)
         g_bytes_unref(j->key);
     if (j->out)
@@ -189,7 +194,8 @@ static void work(void *p)
 {
     media_job *j = p;
     if (j->kind == JOB_CLIP) {
-        j->rc = write_file(j, "mp4");
+        j->out = vid_clip_file(j->clip, &j->start_s, &j->duration_s, &j->err);
+        j->rc = j->out ? write_file(j, "mp4") : CORE_ENOTFOUND;
         return;
     }
     j->rc = vid_snapshot_jpeg(j->codec, j->key, SNAP_QUALITY, &j->out, &j->err);
@@ -277,8 +283,14 @@ static gboolean snap_timeout(gpointer p)
     return G_SOURCE_REMOVE;
 }
 
+/* A new job, or NULL after replying 503 when MAX_JOBS are under way. */
 static media_job *job_new(web_req *req, const core_session *who, job_kind kind, int64_t camera)
 {
+    if (g_list_length(req->srv->media_jobs) >= MAX_JOBS) {
+        web_reply_error(req, 503, "busy", "%d snapshots and clips are under way; try again soon",
+                        MAX_JOBS);
+        return NULL;
+    }
     media_job *j = g_new0(media_job, 1);
     j->srv = req->srv;
     j->req = req;
@@ -317,8 +329,9 @@ static void camera_snapshot(web_req *req)
     json_t *id = json_string(web_param(&req->params, "id"));
     const vid_camera *cam = readable_camera(req, req->session, id);
     json_decref(id);
-    if (cam)
-        start_snapshot(job_new(req, req->session, JOB_SNAPSHOT, cam->id));
+    media_job *j = cam ? job_new(req, req->session, JOB_SNAPSHOT, cam->id) : NULL;
+    if (j)
+        start_snapshot(j);
 }
 
 /* ---- incident media ---- */
@@ -371,6 +384,8 @@ static void start_clip(web_req *req, inc_check *c, int64_t incident, const vid_c
         return;
     }
     media_job *j = job_new(req, c->who, JOB_CLIP, cam->id);
+    if (!j)
+        return;
     j->incident = incident;
     j->before = before;
     j->after = after;
@@ -393,8 +408,8 @@ static gboolean clip_due(gpointer p)
     j->timer = 0;
     vid_ingest *in = vid_watch_ingest(j->w);
     char *err = NULL;
-    j->out = vid_ingest_clip(in, j->from_us, j->to_us, &j->start_s, &j->duration_s, &err);
-    if (!j->out) {
+    j->clip = vid_ingest_clip_cut(in, j->from_us, j->to_us, &err);
+    if (!j->clip) {
         const char *why = vid_ingest_reason(in);
         j->rc = CORE_ENOTFOUND;
         j->err = *why ? g_strdup_printf("%s (camera: %s)", err ? err : "no video", why)
@@ -459,8 +474,10 @@ static void incident_read(int rc, json_t *inc, void *arg)
             start_clip(req, c, id, cam);
         } else if (cam) {
             media_job *j = job_new(req, c->who, JOB_INCIDENT_SNAPSHOT, cam->id);
-            j->incident = id;
-            start_snapshot(j);
+            if (j) {
+                j->incident = id;
+                start_snapshot(j);
+            }
         }
     }
     g_strfreev(agencies);
