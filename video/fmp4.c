@@ -161,9 +161,16 @@ static int nal_check(vid_codec codec, const uint8_t *n, size_t len, int *kind)
 /* Where the NAL unit starting at i ends: the next 00 00 00 or 00 00 01. */
 static size_t nal_end(const uint8_t *b, size_t len, size_t i)
 {
-    for (; i + 2 < len; i++)
-        if (b[i] == 0 && b[i + 1] == 0 && b[i + 2] <= 1)
+    /* memchr finds the zeros fast; they are rare in coded slices. */
+    while (i + 2 < len) {
+        const uint8_t *z = memchr(b + i, 0, len - 2 - i);
+        if (!z)
+            break;
+        i = (size_t)(z - b);
+        if (b[i + 1] == 0 && b[i + 2] <= 1)
             return i;
+        i++;
+    }
     return len;
 }
 

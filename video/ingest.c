@@ -1,25 +1,34 @@
 /*
  * ingest.c — one camera's live stream (ingest.h).
  *
- * The pipeline is built from parts because the codec is known only when
- * rtspsrc offers its stream: its pad-added callback (a streaming thread)
- * adds the depayloader, parser, caps filter and appsink for H.264 or H.265
- * and links them; a stream that is not video is left unlinked. The appsink
- * callback copies each access unit into an `au` and posts it to the loop
- * (core_loop_post). The bus is watched on the loop thread: errors and EOS
- * tear the pipeline down and arm the retry timer; a watchdog a second
- * notices a stream that stopped without saying so.
+ * Each running ingest has a reader thread: it opens the RTSP session
+ * (rtsp.h), reads the interleaved RTP packets, puts them together into
+ * access units (rtp_depay.h) and posts each access unit to the loop
+ * (core_loop_post), where stream.c makes the fragments. A failure the
+ * thread sees (the camera unreachable, refusing, closing) is posted too; on
+ * the loop it tears the thread down and arms the retry timer. A watchdog a
+ * second notices a stream that stopped without saying so.
  *
- * Invariants: the pipeline and every timer belong to the loop thread; the
- * streaming threads touch only the atomic pending counter, the drop flag
- * and the generation number (an access unit posted by a pipeline that has
- * since been torn down is recognised by its generation and thrown away).
+ * Why a thread of our own and not rtspsrc: rtspsrc runs a jitter buffer and
+ * an RTCP session per camera, four threads that wake for every packet; over
+ * TCP nothing is reordered or lost, so neither is needed, and one blocking
+ * reader per camera that takes many packets per system call costs a
+ * fraction of it (docs/BENCHMARKS.md, "Live video").
+ *
+ * Invariants: the thread, the cancellable and every timer belong to the
+ * loop thread, which starts the reader and, on teardown, cancels and joins
+ * it (every wait in the reader ends at once when cancelled). The reader
+ * touches only its own session and depayloader, the atomic pending counter,
+ * the drop flag, the codec and the generation number (an access unit posted
+ * by a reader that has since been torn down is recognised by its generation
+ * and thrown away). A posted access unit holds a reference to the ingest.
  */
 #include "ingest_internal.h"
+#include "rtp_depay.h"
+#include "rtsp.h"
 
 #include "../core/log.h"
 
-#include <gst/app/gstappsink.h>
 #include <string.h>
 
 static const char *const state_names[] = {"idle", "connecting", "playing", "retrying"};
@@ -29,121 +38,83 @@ const char *vid_state_name(vid_state s)
     return state_names[s];
 }
 
-/* ---- from the streaming thread ---- */
+/* ---- from the reader thread ---- */
 
 typedef struct {
     vid_ingest *in;
     unsigned gen;
     vid__au au;
+    char *why; /* a failure, instead of an access unit */
 } posted;
 
 static void on_posted(void *p);
 static void unref(vid_ingest *in);
 
-static GstFlowReturn new_sample(GstAppSink *sink, gpointer user)
+static void post(vid_ingest *in, unsigned gen, posted *p)
 {
-    vid_ingest *in = user;
-    GstSample *sample = gst_app_sink_pull_sample(sink);
-    if (!sample)
-        return GST_FLOW_EOS;
-    GstBuffer *buf = gst_sample_get_buffer(sample);
-    int key = buf && !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
-    if (!buf || (g_atomic_int_get(&in->dropping) && !key) ||
+    p->in = in;
+    p->gen = gen;
+    g_atomic_int_inc(&in->refs); /* what is posted keeps the ingest alive */
+    core_loop_post(in->loop, on_posted, p);
+}
+
+typedef struct {
+    vid_ingest *in;
+    unsigned gen;
+    int64_t clock; /* the RTP clock rate */
+} reader;
+
+static void on_au(GBytes *au, int64_t rtp_time, int key, void *user)
+{
+    reader *rd = user;
+    vid_ingest *in = rd->in;
+    if ((g_atomic_int_get(&in->dropping) && !key) ||
         g_atomic_int_get(&in->pending) >= VID_INGEST_MAX_PENDING) {
         /* The loop is behind: drop until the next keyframe, which restarts cleanly. */
         g_atomic_int_set(&in->dropping, 1);
         g_atomic_int_inc(&in->dropped);
-        gst_sample_unref(sample);
-        return GST_FLOW_OK;
+        g_bytes_unref(au);
+        return;
     }
     g_atomic_int_set(&in->dropping, 0);
-    GstMapInfo map;
-    if (!gst_buffer_map(buf, &map, GST_MAP_READ)) {
-        gst_sample_unref(sample);
-        return GST_FLOW_OK;
-    }
     posted *p = g_new0(posted, 1);
-    p->in = in;
-    p->gen = (unsigned)g_atomic_int_get(&in->gen);
-    p->au.data = g_bytes_new(map.data, map.size);
-    GstClockTime dts = GST_BUFFER_DTS_OR_PTS(buf), pts = GST_BUFFER_PTS(buf);
-    p->au.dts =
-        GST_CLOCK_TIME_IS_VALID(dts) ? (int64_t)gst_util_uint64_scale(dts, 90000, GST_SECOND) : -1;
-    p->au.pts = GST_CLOCK_TIME_IS_VALID(pts)
-                    ? (int64_t)gst_util_uint64_scale(pts, 90000, GST_SECOND)
-                    : p->au.dts;
+    p->au.data = au;
+    p->au.pts = p->au.dts = rtp_time * 90000 / rd->clock;
     p->au.key = key;
     p->au.recv_us = g_get_monotonic_time();
-    gst_buffer_unmap(buf, &map);
-    gst_sample_unref(sample);
     g_atomic_int_inc(&in->pending);
-    g_atomic_int_inc(&in->refs); /* the posted frame keeps the ingest alive */
-    core_loop_post(in->loop, on_posted, p);
-    return GST_FLOW_OK;
+    post(in, rd->gen, p);
 }
 
-/* rtspsrc offered a stream: video gets a depayloader, a parser and the sink. */
-static void pad_added(GstElement *src, GstPad *pad, gpointer user)
+static void on_packet(const uint8_t *pkt, size_t len, void *user)
 {
-    vid_ingest *in = user;
-    (void)src;
-    GstCaps *caps = gst_pad_get_current_caps(pad);
-    if (!caps)
-        caps = gst_pad_query_caps(pad, NULL);
-    const GstStructure *st = caps ? gst_caps_get_structure(caps, 0) : NULL;
-    const char *media = st ? gst_structure_get_string(st, "media") : NULL;
-    const char *enc = st ? gst_structure_get_string(st, "encoding-name") : NULL;
-    int h265 = enc && (!g_ascii_strcasecmp(enc, "H265") || !g_ascii_strcasecmp(enc, "HEVC"));
-    int h264 = enc && !g_ascii_strcasecmp(enc, "H264");
-    if (!media || strcmp(media, "video") != 0 || (!h264 && !h265) ||
-        g_atomic_int_get(&in->linked)) {
-        if (caps)
-            gst_caps_unref(caps);
-        return;
-    }
-    gst_caps_unref(caps);
-    GstElement *depay = gst_element_factory_make(h265 ? "rtph265depay" : "rtph264depay", NULL);
-    GstElement *parse = gst_element_factory_make(h265 ? "h265parse" : "h264parse", NULL);
-    GstElement *pre = gst_element_factory_make("capsfilter", NULL);
-    GstElement *filter = gst_element_factory_make("capsfilter", NULL);
-    GstElement *sink = gst_element_factory_make("appsink", NULL);
-    if (!depay || !parse || !pre || !filter || !sink) {
-        g_clear_object(&depay);
-        g_clear_object(&parse);
-        g_clear_object(&pre);
-        g_clear_object(&filter);
-        g_clear_object(&sink);
-        return;
-    }
-    g_object_set(parse, "config-interval", -1, NULL);
-    GstCaps *want =
-        gst_caps_new_simple(h265 ? "video/x-h265" : "video/x-h264", "stream-format", G_TYPE_STRING,
-                            "byte-stream", "alignment", G_TYPE_STRING, "au", NULL);
-    /* Whole access units from the depayloader too (it delimits them by the
-     * RTP marker bit): left to choose, it hands the parser single NAL units,
-     * and the parser then cuts a picture of several slices in two. */
-    g_object_set(pre, "caps", want, NULL);
-    g_object_set(filter, "caps", want, NULL);
-    gst_caps_unref(want);
-    g_object_set(sink, "sync", FALSE, "max-buffers", 200, "drop", TRUE, NULL);
-    GstAppSinkCallbacks cb = {.new_sample = new_sample};
-    gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, in, NULL);
-    gst_bin_add_many(GST_BIN(in->pipeline), depay, pre, parse, filter, sink, NULL);
-    if (!gst_element_link_many(depay, pre, parse, filter, sink, NULL)) {
-        g_atomic_int_set(&in->link_failed, 1);
-        return;
-    }
-    gst_element_sync_state_with_parent(sink);
-    gst_element_sync_state_with_parent(filter);
-    gst_element_sync_state_with_parent(parse);
-    gst_element_sync_state_with_parent(pre);
-    gst_element_sync_state_with_parent(depay);
-    GstPad *sinkpad = gst_element_get_static_pad(depay, "sink");
-    if (gst_pad_link(pad, sinkpad) == GST_PAD_LINK_OK) {
-        g_atomic_int_set(&in->codec_seen, h265 ? VID_CODEC_H265 : VID_CODEC_H264);
+    vid_depay_push(user, pkt, len);
+}
+
+static gpointer read_camera(gpointer user)
+{
+    reader *rd = user;
+    vid_ingest *in = rd->in;
+    char *why = NULL;
+    vid_rtsp *r = vid_rtsp_open(in->url, in->user, in->password, in->cancel, &why);
+    if (r) {
+        const vid_rtsp_media *m = vid_rtsp_media_get(r);
+        rd->clock = m->clock_rate > 0 ? m->clock_rate : 90000;
+        g_atomic_int_set(&in->codec_seen, m->codec);
         g_atomic_int_set(&in->linked, 1);
+        vid_depay *d = vid_depay_new(m->codec, m->payload_type, m->fmtp, on_au, rd);
+        why = vid_rtsp_read(r, on_packet, d, in->cancel);
+        vid_depay_free(d);
+        vid_rtsp_close(r);
     }
-    gst_object_unref(sinkpad);
+    if (why) {
+        posted *p = g_new0(posted, 1);
+        p->why = why;
+        post(in, rd->gen, p);
+    }
+    g_free(rd);
+    unref(in);
+    return NULL;
 }
 
 /* ---- the loop side ---- */
@@ -163,12 +134,11 @@ static void set_state(vid_ingest *in, vid_state s, const char *why)
 static void teardown(vid_ingest *in)
 {
     g_atomic_int_inc(&in->gen);
-    if (in->bus_watch)
-        g_source_remove(in->bus_watch), in->bus_watch = 0;
-    if (in->pipeline) {
-        gst_element_set_state(in->pipeline, GST_STATE_NULL);
-        gst_object_unref(in->pipeline);
-        in->pipeline = NULL;
+    if (in->thread) {
+        g_cancellable_cancel(in->cancel);
+        g_thread_join(in->thread);
+        in->thread = NULL;
+        g_clear_object(&in->cancel);
     }
     g_atomic_int_set(&in->linked, 0);
     vid__writer_reset(in);
@@ -197,72 +167,18 @@ static void fail(vid_ingest *in, const char *why)
     in->retry_timer = g_timeout_add((guint)in->retry_ms, retry_fire, in);
 }
 
-static const char *error_reason(GError *e, char *buf, size_t len)
-{
-    if (e->domain == GST_RESOURCE_ERROR) {
-        switch (e->code) {
-        case GST_RESOURCE_ERROR_NOT_AUTHORIZED:
-            return "unauthorized";
-        case GST_RESOURCE_ERROR_NOT_FOUND:
-        case GST_RESOURCE_ERROR_OPEN_READ:
-        case GST_RESOURCE_ERROR_OPEN_READ_WRITE:
-        case GST_RESOURCE_ERROR_READ:
-            return strstr(e->message, "401") || strstr(e->message, "uthori") ? "unauthorized"
-                                                                             : "unreachable";
-        default:
-            break;
-        }
-    }
-    g_snprintf(buf, len, "error: %s", e->message);
-    return buf;
-}
-
-static gboolean on_bus(GstBus *bus, GstMessage *msg, gpointer p)
-{
-    vid_ingest *in = p;
-    (void)bus;
-    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
-        GError *e = NULL;
-        gst_message_parse_error(msg, &e, NULL);
-        char buf[200];
-        const char *why = error_reason(e, buf, sizeof buf);
-        g_clear_error(&e);
-        in->bus_watch = 0; /* returning FALSE removes it */
-        fail(in, why);
-        return G_SOURCE_REMOVE;
-    }
-    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS) {
-        in->bus_watch = 0;
-        fail(in, "ended");
-        return G_SOURCE_REMOVE;
-    }
-    return G_SOURCE_CONTINUE;
-}
-
 static void connect_now(vid_ingest *in)
 {
     teardown(in);
-    in->pipeline = gst_pipeline_new(NULL);
-    GstElement *src = gst_element_factory_make("rtspsrc", NULL);
-    if (!src) {
-        fail(in, "error: rtspsrc is missing (gstreamer1.0-plugins-good)");
-        return;
-    }
-    g_object_set(src, "location", in->url, "latency", 200, "do-retransmission", FALSE, "timeout",
-                 (guint64)3 * 1000000, "tcp-timeout", (guint64)5 * 1000000, NULL);
-    gst_util_set_object_arg(G_OBJECT(src), "protocols", "tcp");
-    if (in->user)
-        g_object_set(src, "user-id", in->user, "user-pw", in->password ? in->password : "", NULL);
-    g_signal_connect(src, "pad-added", G_CALLBACK(pad_added), in);
-    gst_bin_add(GST_BIN(in->pipeline), src);
-    GstBus *bus = gst_element_get_bus(in->pipeline);
-    in->bus_watch = gst_bus_add_watch(bus, on_bus, in);
-    gst_object_unref(bus);
+    reader *rd = g_new0(reader, 1);
+    rd->in = in;
+    rd->gen = (unsigned)g_atomic_int_get(&in->gen);
+    g_atomic_int_inc(&in->refs); /* the reader's */
+    in->cancel = g_cancellable_new();
     in->connect_us = g_get_monotonic_time();
     in->last_au_us = 0;
     set_state(in, VID_STATE_CONNECTING, "");
-    if (gst_element_set_state(in->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
-        fail(in, "unreachable");
+    in->thread = g_thread_new("vid-rtsp", read_camera, rd);
 }
 
 /* A second's look: a stream that says nothing but sends nothing is stalled. */
@@ -270,10 +186,9 @@ static gboolean watchdog(gpointer p)
 {
     vid_ingest *in = p;
     int64_t now = g_get_monotonic_time(), since = in->last_au_us ? in->last_au_us : in->connect_us;
-    if (in->pipeline && (in->state == VID_STATE_PLAYING || in->state == VID_STATE_CONNECTING) &&
+    if (in->thread && (in->state == VID_STATE_PLAYING || in->state == VID_STATE_CONNECTING) &&
         now - since > (int64_t)VID_INGEST_STALL_MS * 1000)
         fail(in, g_atomic_int_get(&in->linked) || in->state == VID_STATE_PLAYING ? "stalled"
-                 : g_atomic_int_get(&in->link_failed)                            ? "no_video"
                                                                                  : "unreachable");
     return G_SOURCE_CONTINUE;
 }
@@ -282,18 +197,25 @@ static void on_posted(void *pp)
 {
     posted *p = pp;
     vid_ingest *in = p->in;
-    g_atomic_int_dec_and_test(&in->pending);
-    if (!in->freed && p->gen == (unsigned)g_atomic_int_get(&in->gen) && in->pipeline) {
-        in->frames++;
-        in->last_au_us = p->au.recv_us;
-        if (in->state != VID_STATE_PLAYING) {
-            in->retry_ms = 0;
-            set_state(in, VID_STATE_PLAYING, "");
+    int current = !in->freed && p->gen == (unsigned)g_atomic_int_get(&in->gen) && in->thread;
+    if (p->why) {
+        if (current)
+            fail(in, p->why);
+        g_free(p->why);
+    } else {
+        g_atomic_int_dec_and_test(&in->pending);
+        if (current) {
+            in->frames++;
+            in->last_au_us = p->au.recv_us;
+            if (in->state != VID_STATE_PLAYING) {
+                in->retry_ms = 0;
+                set_state(in, VID_STATE_PLAYING, "");
+            }
+            in->codec = (vid_codec)g_atomic_int_get(&in->codec_seen);
+            vid__take_au(in, &p->au);
         }
-        in->codec = (vid_codec)g_atomic_int_get(&in->codec_seen);
-        vid__take_au(in, &p->au);
+        g_bytes_unref(p->au.data);
     }
-    g_bytes_unref(p->au.data);
     g_free(p);
     unref(in);
 }

@@ -4,17 +4,17 @@
  * fast start, the last keyframe for snapshots (snapshot.c), and a ring of
  * recent access units for clips (clip.c).
  *
- * A GStreamer pipeline per camera: rtspsrc (TCP) → rtph264depay or
- * rtph265depay (chosen by the RTP caps the camera offers; whole access units
- * by the RTP marker bit) → h264parse / h265parse (parameter sets before
- * every keyframe) → appsink, in Annex B access units. Nothing is decoded. The appsink callback, on
- * GStreamer's streaming thread, copies each access unit and posts it to the loop thread; at most
- * VID_INGEST_MAX_PENDING wait, beyond that frames are dropped until the next keyframe (a stalled
- * loop never grows memory). On the loop thread each access unit goes through a fragmented-MP4
- * writer (fmp4.h, one fragment per frame) and the fragments go to the listener.
+ * A reader thread per camera: an RTSP session with the video interleaved
+ * over its TCP (or TLS) connection (rtsp.h), the RTP packets put together
+ * into whole access units in Annex B form, parameter sets before every
+ * keyframe (rtp_depay.h). Nothing is decoded. Each access unit is posted to
+ * the loop thread; at most VID_INGEST_MAX_PENDING wait, beyond that frames
+ * are dropped until the next keyframe (a stalled loop never grows memory).
+ * On the loop thread each access unit goes through a fragmented-MP4 writer
+ * (fmp4.h, one fragment per frame) and the fragments go to the listener.
  *
  * Failures (unreachable, wrong credentials, the stream ended, no frame for
- * VID_INGEST_STALL_MS) tear the pipeline down and try again after 1, 2, 4 …
+ * VID_INGEST_STALL_MS) end the session and try again after 1, 2, 4 …
  * up to 30 seconds; the state and the reason are always readable.
  *
  * Loop thread only, except where a function says otherwise.
@@ -57,7 +57,7 @@ typedef struct {
     GBytes *fragment;
     int keyframe;
     uint32_t init_id;
-    int64_t recv_us; /* when its access unit reached the appsink (monotonic) */
+    int64_t recv_us; /* when its access unit was whole (monotonic) */
 } vid_fragment;
 
 typedef void (*vid_fragment_fn)(vid_ingest *in, const vid_fragment *f, void *user);
@@ -65,11 +65,12 @@ typedef void (*vid_fragment_fn)(vid_ingest *in, const vid_fragment *f, void *use
  * "ended", "stalled", "no_video", "error: …"). */
 typedef void (*vid_state_fn)(vid_ingest *in, vid_state state, const char *why, void *user);
 
-/* The source is copied. NULL with *err when GStreamer or its elements are
- * missing. Does not connect until vid_ingest_start. */
+/* The source is copied. NULL with *err when the URL is not rtsp:// or
+ * rtsps://, or GStreamer does not start. Does not connect until
+ * vid_ingest_start. */
 vid_ingest *vid_ingest_new(core_loop *loop, const vid_source *src, vid_fragment_fn on_fragment,
                            vid_state_fn on_state, void *user, char **err);
-/* Stops (the pipeline goes to NULL) and frees. NULL is fine. */
+/* Stops (the reader thread ends) and frees. NULL is fine. */
 void vid_ingest_free(vid_ingest *in);
 
 void vid_ingest_start(vid_ingest *in);

@@ -1,6 +1,6 @@
 /*
  * ingest_internal.h — the ingest's layout, shared by video/ingest.c (the
- * pipeline), video/stream.c (fragments, the keyframe group, the ring) and
+ * reader thread), video/stream.c (fragments, the keyframe group, the ring) and
  * video/clip.c.
  */
 #ifndef CITYCMD_VIDEO_INGEST_INTERNAL_H
@@ -9,6 +9,7 @@
 #include "ingest.h"
 #include "video.h"
 
+#include <gio/gio.h>
 #include <gst/gst.h>
 
 /* One access unit: Annex B bytes, 90 kHz times, keyframe, arrival. */
@@ -27,9 +28,10 @@ struct vid_ingest {
     void *user_data;
     int refs, freed; /* refs: atomic */
 
-    /* pipeline (loop thread) */
-    GstElement *pipeline;
-    guint bus_watch, retry_timer, watchdog;
+    /* the reader thread (started and joined on the loop thread) */
+    GThread *thread;
+    GCancellable *cancel;
+    guint retry_timer, watchdog;
     int wanted, retry_ms;
     int64_t connect_us, last_au_us;
     vid_state state;
@@ -37,8 +39,8 @@ struct vid_ingest {
     uint64_t frames, restarts;
     vid_codec codec;
 
-    /* shared with the streaming threads (atomic) */
-    int gen, pending, dropping, dropped, linked, link_failed, codec_seen;
+    /* shared with the reader thread (atomic) */
+    int gen, pending, dropping, dropped, linked, codec_seen;
 
     /* the stream (loop thread; stream.c) */
     vid_fmp4 *writer;

@@ -104,7 +104,8 @@ void vid__take_au(vid_ingest *in, const vid__au *au)
     ring_add(in, au);
     if (!info.samples)
         return;
-    GBytes *frag = g_bytes_new(in->frag->data, in->frag->len);
+    GBytes *frag = g_byte_array_free_to_bytes(in->frag);
+    in->frag = g_byte_array_sized_new((guint)g_bytes_get_size(frag) + 1024);
     if (info.keyframe)
         g_ptr_array_set_size(in->gop, 0);
     g_ptr_array_add(in->gop, g_bytes_ref(frag));

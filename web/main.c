@@ -37,6 +37,7 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <libwebsockets.h>
+#include <malloc.h>
 #include <proj.h>
 #include <signal.h>
 #include <sodium.h>
@@ -407,6 +408,12 @@ int main(int argc, char **argv)
         return gis_import_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "import-network") == 0)
         return gis_import_network_main(argc, argv);
+    /* Video access units (20 KiB – 1 MiB) are made on the camera readers'
+     * threads and freed on the loop: with glibc's defaults each arena's top
+     * is handed back to the kernel and faulted in again many times a second,
+     * and large keyframes are mapped and unmapped one by one. */
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    mallopt(M_TRIM_THRESHOLD, 32 << 20);
     if (argc > 1 && argv[1][0] != '-') {
         fprintf(stderr, "citycmd: unknown command '%s' (see --help)\n", argv[1]);
         return 2;

@@ -49,8 +49,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
 }
 
+/* Sends are not cut to the 4 KiB receive buffer (lws' default when
+ * tx_packet_size is 0): a video frame of 20–200 KiB would go out in 4 KiB
+ * pieces, each its own trip round the loop, the rest copied meanwhile. The
+ * kernel takes what fits; lws keeps the remainder. */
+#define TX_PACKET_MAX ((size_t)4 << 20)
+
 static struct lws_protocols protocols[] = {
-    {"citycmd.v1", callback, WEB_PSS_SIZE, 4096, 0, NULL, 0},
+    {"citycmd.v1", callback, WEB_PSS_SIZE, 4096, 0, NULL, TX_PACKET_MAX},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
