@@ -120,10 +120,12 @@ static int needs_ps(const vid_depay *d, int kind)
 
 static void emit(vid_depay *d)
 {
-    if (!d->au->len) {
+    if (!d->au->len && !d->broken) {
         reset_unit(d);
         return;
     }
+    /* A spoiled unit, even one with nothing kept of it, was a picture the
+     * next ones may refer to. */
     if (d->broken || d->in_fu)
         d->wait_key = 1;
     else if (d->key)

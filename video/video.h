@@ -6,8 +6,9 @@
  *   selection by what a camera can see;
  * - fmp4.h: a fragmented MP4 (ISO BMFF) writer for H.264/H.265 access
  *   units, with the RFC 6381 codec string, for Media Source Extensions;
- * - ingest.h: one GStreamer ingest per camera (nothing decoded): fragments,
- *   the last keyframe group, snapshots, a ring of recent video for clips;
+ * - ingest.h: one ingest per camera (an RTSP session, rtsp.h; RTP to access
+ *   units, rtp_depay.h; nothing decoded): fragments, the last keyframe
+ *   group, snapshots, a ring of recent video for clips;
  * - relay.h: the watched cameras' streams, shared by every viewer, started
  *   by the first watch and stopped a while after the last.
  * - onvif.h: ONVIF discovery, stream URIs and PTZ (blocking: workers only).
