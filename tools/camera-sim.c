@@ -71,6 +71,7 @@ struct sim_opts {
     gboolean h265;
     gboolean list;
     gint stop_after;
+    gint stagger; /* ms: file camera i starts i × stagger into the file */
     gchar *user;
     gchar *password;
 };
@@ -161,10 +162,10 @@ static GstFlowReturn on_feed_sample(GstAppSink *sink, gpointer data)
     return GST_FLOW_OK;
 }
 
-static gboolean feed_seek(struct sim_feed *feed, GstSeekFlags flags)
+static gboolean feed_seek(struct sim_feed *feed, GstSeekFlags flags, gint64 start)
 {
     return gst_element_seek(feed->pipeline, 1.0, GST_FORMAT_TIME, flags | GST_SEEK_FLAG_SEGMENT,
-                            GST_SEEK_TYPE_SET, 0, GST_SEEK_TYPE_NONE, GST_CLOCK_TIME_NONE);
+                            GST_SEEK_TYPE_SET, start, GST_SEEK_TYPE_NONE, GST_CLOCK_TIME_NONE);
 }
 
 static void report_error(const char *who, GstMessage *msg)
@@ -192,8 +193,10 @@ static gboolean on_feed_message(GstBus *bus, GstMessage *msg, gpointer data)
      * the restamping follows the clock. */
     case GST_MESSAGE_SEGMENT_DONE:
     case GST_MESSAGE_EOS:
-        if (!feed_seek(feed, GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS ? GST_SEEK_FLAG_FLUSH
-                                                                      : GST_SEEK_FLAG_NONE)) {
+        if (!feed_seek(feed,
+                       GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS ? GST_SEEK_FLAG_FLUSH
+                                                                : GST_SEEK_FLAG_NONE,
+                       0)) {
             g_printerr("camera-sim: %s: cannot loop\n", feed->name);
             feed_fail(feed);
         }
@@ -226,8 +229,12 @@ static void feed_free(struct sim_feed *feed)
     g_free(feed);
 }
 
-/* Prerolls the file (so a bad file fails at start-up, naming why), then plays. */
-static int feed_start(struct sim_feed *feed, const char *file)
+/* Prerolls the file (so a bad file fails at start-up, naming why), then
+ * plays from offset_ms into it (modulo its length; the first loop is
+ * shorter). Cameras started together but at different points of the file
+ * send their keyframes at different moments, as real cameras do; from the
+ * same point, all their keyframes would arrive at once. */
+static int feed_start(struct sim_feed *feed, const char *file, gint64 offset_ms)
 {
     GError *err = NULL;
     feed->pipeline = gst_parse_launch("filesrc name=file ! qtdemux name=demux demux.video_0 ! "
@@ -265,7 +272,11 @@ static int feed_start(struct sim_feed *feed, const char *file)
     GstPad *pad = gst_element_get_static_pad(sink, "sink");
     feed->caps = gst_pad_get_current_caps(pad);
     gst_object_unref(pad);
-    if (!feed->caps || !feed_seek(feed, GST_SEEK_FLAG_FLUSH)) {
+    gint64 dur = 0, start = 0;
+    if (offset_ms > 0 && gst_element_query_duration(feed->pipeline, GST_FORMAT_TIME, &dur) &&
+        dur > 0)
+        start = offset_ms * GST_MSECOND % dur;
+    if (!feed->caps || !feed_seek(feed, GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_ACCURATE, start)) {
         g_printerr("camera-sim: %s: cannot loop %s\n", feed->name, file);
         goto out;
     }
@@ -567,6 +578,8 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
         {"h265", 0, 0, G_OPTION_ARG_NONE, &o->h265, "encode the synthetic cameras in H.265", NULL},
         {"list", 0, 0, G_OPTION_ARG_NONE, &o->list, "print the mounts and exit", NULL},
         {"stop-after", 0, 0, G_OPTION_ARG_INT, &o->stop_after, "exit after S seconds", "S"},
+        {"stagger", 0, 0, G_OPTION_ARG_INT, &o->stagger,
+         "file camera i starts i*MS into the file, so keyframes do not all come at once (0)", "MS"},
         {"user", 0, 0, G_OPTION_ARG_STRING, &o->user, "require this RTSP user", "U"},
         {"password", 0, 0, G_OPTION_ARG_STRING, &o->password, "and this password", "P"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -591,6 +604,8 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
         bad = "--width and --height must be 16..7680 and 16..4320";
     else if (o->fps < 1 || o->fps > 120 || o->bitrate < 16 || o->bitrate > 100000)
         bad = "--fps must be 1..120 and --bitrate 16..100000";
+    else if (o->stagger < 0 || o->stagger > 3600 * 1000)
+        bad = "--stagger must be 0..3600000 ms";
     else if (o->stop_after < 0 || o->stop_after > 30 * 86400)
         bad = "--stop-after must be 0 (never) to 2592000 (30 days)";
     else if (!o->user != !o->password)
@@ -670,7 +685,7 @@ static int run(const struct sim_opts *o)
         feeds[i]->outs = g_ptr_array_new_with_free_func(sim_out_free);
         feeds[i]->loop = loop;
         g_mutex_init(&feeds[i]->lock);
-        if (feed_start(feeds[i], o->file))
+        if (feed_start(feeds[i], o->file, (gint64)i * o->stagger))
             rc = 1;
     }
     if (rc == 0) {

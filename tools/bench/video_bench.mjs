@@ -30,7 +30,7 @@
 //   node tools/bench/video_bench.mjs [--streams 50] [--seconds 20] [--settle 5]
 //        [--only 720p|1080p] [--viewers 1,4] [--parts relay,ffmpeg,ttff,glass]
 //        [--tries 20] [--frames 300] [--pin yes|no] [--ffmpeg-frag frame|keyframe]
-//        [--ffmpeg-out tcp|null]
+//        [--ffmpeg-out tcp|null] [--stagger yes|no]
 import net from 'node:net';
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -43,7 +43,7 @@ import { measureGlass } from './video_glass.mjs';
 
 const opt = parseArgs('tools/bench/video_bench.mjs', {
   streams: '50', seconds: '20', settle: '5', only: '', viewers: '1,4', parts: 'relay,ffmpeg,ttff,glass', tries: '20', frames: '300',
-  'ffmpeg-frag': 'frame', 'ffmpeg-out': 'tcp', pin: os.cpus().length >= 2 ? 'yes' : 'no',
+  'ffmpeg-frag': 'frame', 'ffmpeg-out': 'tcp', pin: os.cpus().length >= 2 ? 'yes' : 'no', stagger: 'yes',
 });
 const N = Number(opt.streams), SECONDS = Number(opt.seconds), SETTLE = Number(opt.settle);
 const VIEWERS = opt.viewers.split(',').map(Number);
@@ -56,13 +56,18 @@ const FPS = 24; // the source's frame rate
 // other machines: this way they neither take the measured process' core nor
 // starve the viewers, whose sockets must be drained for the server to write.
 const PIN = opt.pin === 'yes';
+// --stagger yes: camera i starts i × (2 s / N) into the file, so the
+// cameras' keyframes (one at least every 2 s) fall at different moments, as
+// real cameras' do; --stagger no starts them all at the same point, and all
+// 50 keyframes (8–10 times a P frame) arrive within a millisecond.
+const STAGGER_MS = opt.stagger === 'yes' ? Math.floor(2000 / Math.max(1, Number(opt.streams))) : 0;
 const MEASURED_CPU = '0', OTHER_CPUS = `1-${Math.max(1, os.cpus().length - 1)}`;
 if (!(N >= 1 && N <= 64) || RES.some((r) => !RESOLUTIONS[r]) || VIEWERS.some((v) => !(v >= 1 && v <= 16)) ||
     [...PARTS].some((p) => !['relay', 'ffmpeg', 'ttff', 'glass'].includes(p)) ||
     !['frame', 'keyframe'].includes(opt['ffmpeg-frag']) || !['tcp', 'null'].includes(opt['ffmpeg-out']) ||
-    !['yes', 'no'].includes(opt.pin) || (PIN && os.cpus().length < 2)) {
+    !['yes', 'no'].includes(opt.pin) || !['yes', 'no'].includes(opt.stagger) || (PIN && os.cpus().length < 2)) {
   console.error('--streams 1..64 (camera-sim serves up to 64), --only 720p|1080p, --viewers 1..16 each, --parts of relay,ffmpeg,ttff,glass, ' +
-    '--ffmpeg-frag frame|keyframe, --ffmpeg-out tcp|null, --pin yes|no (yes needs 2 cores)');
+    '--ffmpeg-frag frame|keyframe, --ffmpeg-out tcp|null, --pin yes|no (yes needs 2 cores), --stagger yes|no');
   process.exit(2);
 }
 
@@ -270,14 +275,14 @@ function printMachine() {
 
 if (PIN && !pin(process.pid, OTHER_CPUS)) throw new Error('taskset could not pin this process');
 console.log(`video_bench: ${N} cameras per run, ${RES.join(' and ')} H.264 at 4 Mbit/s ${FPS} fps, ${VIEWERS.join(' and ')} viewer(s), ` +
-  `${SECONDS} s measured after ${SETTLE} s of settling; ${PIN ? `citycmd and ffmpeg on CPU ${MEASURED_CPU} alone, camera-sim (nice 10) and the viewers on CPU ${OTHER_CPUS}` : 'nothing pinned'}`);
+  `${SECONDS} s measured after ${SETTLE} s of settling; keyframes ${STAGGER_MS ? `staggered (camera i starts i × ${STAGGER_MS} ms into the file)` : 'all at once (no stagger)'}; ${PIN ? `citycmd and ffmpeg on CPU ${MEASURED_CPU} alone, camera-sim (nice 10) and the viewers on CPU ${OTHER_CPUS}` : 'nothing pinned'}`);
 printMachine();
 const results = [];
 let ttff = null, glass = null;
 for (const res of RES) {
   if (!PARTS.has('relay') && !PARTS.has('ffmpeg') && !(PARTS.has('ttff') && !ttff)) continue;
   const file = sourceFile(res);
-  const sim = await startSim(['--cameras', String(N), '--synthetic', '0', '--file', file], N);
+  const sim = await startSim(['--cameras', String(N), '--synthetic', '0', '--file', file, '--stagger', String(STAGGER_MS)], N);
   if (PIN && !(pin(sim.pid, OTHER_CPUS) && niceAll(sim.pid, 10))) throw new Error('taskset/renice could not place camera-sim');
   try {
     for (const v of VIEWERS) {
