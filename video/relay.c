@@ -10,6 +10,12 @@
  * Watch callbacks may end any watch, their own included: delivery walks a
  * snapshot of the list, and an ended watch is only marked (w->ops = NULL)
  * until the walk is over.
+ *
+ * The registry is looked at every CHECK_S seconds: a stream whose camera
+ * was removed stops, and its watches are told ("idle", "removed") and get
+ * nothing more until they end; a watched stream whose URL or credentials
+ * changed starts again from the new source (its watches see it connect and
+ * get a new init segment).
  */
 #include "relay.h"
 
@@ -19,6 +25,7 @@
 
 /* Bytes of ring per second of --video-ring: room for 16 Mbit/s. */
 #define RING_BYTES_PER_S (2u << 20)
+#define CHECK_S 2
 
 typedef struct stream {
     vid_relay *r;
@@ -29,7 +36,7 @@ typedef struct stream {
     GPtrArray *gop;     /* framed GBytes since the last keyframe */
     guint idle_timer;
     int delivering; /* a fragment or state walk is running */
-    int dead;       /* freed once the walk is over */
+    int removed;    /* the camera is gone: stopped, never started again */
 } stream;
 
 struct vid_watch {
@@ -45,6 +52,7 @@ struct vid_relay {
     size_t headroom;
     int idle_s, ring_s;
     GHashTable *streams; /* camera id (pointer) → stream* */
+    guint check_timer;
 };
 
 #define CAM_KEY(id) GSIZE_TO_POINTER((gsize)(id))
@@ -106,6 +114,8 @@ static void on_state(vid_ingest *in, vid_state state, const char *why, void *use
 {
     (void)in;
     stream *s = user;
+    if (s->removed)
+        return; /* the watches were told why */
     if (state != VID_STATE_PLAYING)
         g_ptr_array_set_size(s->gop, 0); /* a new connection starts a new init segment */
     s->delivering++;
@@ -129,6 +139,91 @@ static gboolean idle_stop(gpointer p)
     return G_SOURCE_REMOVE;
 }
 
+static int same_source(const stream *s, const vid_camera *cam)
+{
+    return g_strcmp0(s->url, cam->rtsp_url) == 0 && g_strcmp0(s->user, cam->username) == 0 &&
+           g_strcmp0(s->password, cam->password) == 0;
+}
+
+static vid_ingest *ingest_new(stream *s, const vid_camera *cam, char **err)
+{
+    vid_relay *r = s->r;
+    g_free(s->url), g_free(s->user), g_free(s->password);
+    s->url = g_strdup(cam->rtsp_url);
+    s->user = g_strdup(cam->username);
+    s->password = g_strdup(cam->password);
+    vid_source src = {cam->rtsp_url, *cam->username ? cam->username : NULL,
+                      *cam->password ? cam->password : NULL, r->ring_s,
+                      (size_t)r->ring_s * RING_BYTES_PER_S};
+    return vid_ingest_new(r->loop, &src, on_fragment, on_state, s, err);
+}
+
+static int live_watches(const stream *s)
+{
+    int n = 0;
+    for (guint i = 0; i < s->watches->len; i++)
+        n += ((vid_watch *)s->watches->pdata[i])->ended ? 0 : 1;
+    return n;
+}
+
+/* The camera is gone: the stream stops for good and its watches hear why. */
+static void stream_removed(stream *s)
+{
+    log_info("video.removed", "camera=C-%" G_GINT64_FORMAT " watches=%d", s->camera,
+             live_watches(s));
+    s->removed = 1;
+    vid_ingest_stop(s->in);
+    g_ptr_array_set_size(s->gop, 0);
+    s->delivering++;
+    for (guint i = 0; i < s->watches->len; i++) {
+        vid_watch *w = s->watches->pdata[i];
+        if (!w->ended && w->ops && w->ops->state)
+            w->ops->state(w, VID_STATE_IDLE, "removed", w->user);
+    }
+    s->delivering--;
+    sweep(s);
+}
+
+/* Watched, and its source changed: start again from the new one. */
+static void stream_moved(stream *s, const vid_camera *cam)
+{
+    char *err = NULL;
+    vid_ingest *old = s->in, *in = ingest_new(s, cam, &err);
+    if (!in) {
+        log_warn("video.source", "camera=C-%" G_GINT64_FORMAT " error=\"%s\"", s->camera, err);
+        g_free(err);
+        return; /* the old stream goes on */
+    }
+    log_info("video.source", "camera=C-%" G_GINT64_FORMAT " changed: starting again", s->camera);
+    s->in = in;
+    s->delivering++; /* the old ingest's last state goes nowhere */
+    s->removed = 1;
+    vid_ingest_free(old);
+    s->removed = 0;
+    s->delivering--;
+    g_ptr_array_set_size(s->gop, 0);
+    vid_ingest_start(in);
+}
+
+static gboolean check_sources(gpointer p)
+{
+    vid_relay *r = p;
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, r->streams);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        stream *s = v;
+        const vid_camera *cam = vid_cameras_get(r->cams, s->camera);
+        if (s->removed || s->delivering)
+            continue;
+        if (!cam)
+            stream_removed(s);
+        else if (!same_source(s, cam) && live_watches(s))
+            stream_moved(s, cam);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
 vid_relay *vid_relay_new(core_loop *loop, vid_cameras *cams, size_t headroom, int idle_s,
                          int ring_s)
 {
@@ -140,6 +235,7 @@ vid_relay *vid_relay_new(core_loop *loop, vid_cameras *cams, size_t headroom, in
     r->ring_s = ring_s;
     r->streams =
         g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)stream_free);
+    r->check_timer = g_timeout_add_seconds(CHECK_S, check_sources, r);
     return r;
 }
 
@@ -147,14 +243,9 @@ void vid_relay_free(vid_relay *r)
 {
     if (!r)
         return;
+    g_source_remove(r->check_timer);
     g_hash_table_destroy(r->streams);
     g_free(r);
-}
-
-static int same_source(const stream *s, const vid_camera *cam)
-{
-    return g_strcmp0(s->url, cam->rtsp_url) == 0 && g_strcmp0(s->user, cam->username) == 0 &&
-           g_strcmp0(s->password, cam->password) == 0;
 }
 
 static stream *stream_new(vid_relay *r, const vid_camera *cam, char **err)
@@ -162,15 +253,9 @@ static stream *stream_new(vid_relay *r, const vid_camera *cam, char **err)
     stream *s = g_new0(stream, 1);
     s->r = r;
     s->camera = cam->id;
-    s->url = g_strdup(cam->rtsp_url);
-    s->user = g_strdup(cam->username);
-    s->password = g_strdup(cam->password);
     s->watches = g_ptr_array_new();
     s->gop = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
-    vid_source src = {cam->rtsp_url, *cam->username ? cam->username : NULL,
-                      *cam->password ? cam->password : NULL, r->ring_s,
-                      (size_t)r->ring_s * RING_BYTES_PER_S};
-    s->in = vid_ingest_new(r->loop, &src, on_fragment, on_state, s, err);
+    s->in = ingest_new(s, cam, err);
     if (!s->in) {
         stream_free(s);
         return NULL;
@@ -184,14 +269,19 @@ vid_watch *vid_relay_watch(vid_relay *r, int64_t camera, const vid_watch_ops *op
 {
     const vid_camera *cam = vid_cameras_get(r->cams, camera);
     stream *s = g_hash_table_lookup(r->streams, CAM_KEY(camera));
-    if (!cam && !s) {
+    if (!cam) {
         *err = g_strdup("no such camera");
         return NULL;
     }
-    if (s && cam && !same_source(s, cam) && s->watches->len == 0 && !s->delivering) {
-        /* Changed since it started, and nobody watches: start afresh. */
+    if (s && (s->removed || !same_source(s, cam)) && s->watches->len == 0 && !s->delivering) {
+        /* Changed or removed (and added again) since it started, and
+         * nobody watches: start afresh. */
         g_hash_table_remove(r->streams, CAM_KEY(camera));
         s = NULL;
+    }
+    if (s && s->removed) {
+        *err = g_strdup("no such camera");
+        return NULL;
     }
     if (!s) {
         if (!(s = stream_new(r, cam, err)))
@@ -219,10 +309,7 @@ void vid_watch_end(vid_watch *w)
     w->ended = 1;
     w->ops = NULL;
     sweep(s);
-    guint live = 0;
-    for (guint i = 0; i < s->watches->len; i++)
-        live += ((vid_watch *)s->watches->pdata[i])->ended ? 0 : 1;
-    if (live == 0 && !s->idle_timer)
+    if (live_watches(s) == 0 && !s->idle_timer)
         s->idle_timer =
             g_timeout_add_seconds(s->r->idle_s > 0 ? (guint)s->r->idle_s : 0, idle_stop, s);
 }

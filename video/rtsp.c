@@ -549,9 +549,8 @@ static char *start(vid_rtsp *r, const char *url, const char *user, const char *p
     GError *e = NULL;
     GUri *uri = g_uri_parse(url, G_URI_FLAGS_HAS_PASSWORD | G_URI_FLAGS_ENCODED, &e);
     if (!uri) {
-        char *why = g_strdup_printf("error: %s", e->message);
-        g_error_free(e);
-        return why;
+        g_error_free(e); /* it may quote the URL, password and all */
+        return g_strdup("error: the camera's URL does not parse");
     }
     r->tls = !g_ascii_strcasecmp(g_uri_get_scheme(uri), "rtsps");
     if (user) {

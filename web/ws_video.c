@@ -14,7 +14,8 @@
  * its queued fragments and resumes at the next keyframe (counted in
  * citycmd_video_fragments_skipped). A screen that stops reading therefore
  * holds at most one lag's worth of video per tile, never a backlog, and the
- * player lands on live again. Init segments are never dropped.
+ * player lands on live again. The newest init segment is kept through a
+ * drop; older ones go with the fragments they described.
  *
  * Tiles with frames to write wait in a round-robin list; each write takes
  * one frame of the tile at its head, so one busy camera does not starve the
@@ -137,18 +138,25 @@ static int queue_init(tile *t)
     return 0;
 }
 
-/* Drops the tile's queued fragments (init segments stay). */
+/* Drops the tile's queued fragments, and every init segment but the newest:
+ * with the fragments gone, an older one has nothing left to describe (a
+ * camera that reconnects again and again while the screen reads nothing
+ * would otherwise pile them up). */
 static void drop_media(tile *t)
 {
+    GList *keep = t->q.tail;
+    while (keep && ((vframe *)keep->data)->kind != KIND_INIT)
+        keep = keep->prev;
     GList *l = t->q.head;
     while (l) {
         GList *next = l->next;
         vframe *f = l->data;
-        if (f->kind == KIND_MEDIA) {
+        if (l != keep) {
             t->q_bytes -= g_bytes_get_size(f->buf);
+            if (f->kind == KIND_MEDIA)
+                core_metric_add(t->v->srv->m_video_skipped, 1);
             vframe_free(f);
             g_queue_delete_link(&t->q, l);
-            core_metric_add(t->v->srv->m_video_skipped, 1);
         }
         l = next;
     }

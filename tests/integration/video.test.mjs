@@ -355,6 +355,34 @@ describe('live video', () => {
     await v.close();
   });
 
+  test('a watched camera moved to another source starts again from it; a removed one says so and sends nothing more', async () => {
+    const r = await as(sup, 'POST', '/api/v1/cameras', { name: 'Moving', agency: 'police', ...HERE, heading: 0, fov: 90, rtsp_url: `rtsp://127.0.0.1:${simPort}/cam1` });
+    assert.equal(r.status, 201, r.text);
+    const id = r.body.camera.id;
+    const v = await viewer(s.wsUrl, s.token);
+    await v.call('video.watch', { tile: 5, camera: id });
+    await v.until(() => v.tile(5).frags.length >= 5, 10000, 'frames from /cam1');
+    const moved = await as(sup, 'PATCH', `/api/v1/cameras/${id}`, { rtsp_url: `rtsp://127.0.0.1:${simPort}/synth1` });
+    assert.equal(moved.status, 200, moved.text);
+    await v.reply((m) => m.type === 'video.state' && m.data.tile === 5 && m.data.state === 'connecting', 'connecting to the new source');
+    await v.until(() => v.tile(5).inits.length >= 2 && v.tile(5).frags.length > v.tile(5).inits[1].at + 5, 15000, 'frames from /synth1');
+    const t = v.tile(5);
+    assert.notDeepEqual(t.inits[1].init, t.inits[0].init, 'another encoder, another init segment');
+    assert.ok(t.frags[t.inits[1].at].key, 'the new source starts on a keyframe');
+    const del = await as(sup, 'DELETE', `/api/v1/cameras/${id}`);
+    assert.equal(del.status, 204, del.text);
+    const gone = await v.reply((m) => m.type === 'video.state' && m.data.tile === 5 && m.data.state === 'idle', 'the removal');
+    assert.equal(gone.data.reason, 'removed');
+    await sleep(300);
+    const n = t.frags.length;
+    await sleep(1000);
+    assert.equal(t.frags.length, n, 'nothing more from a removed camera');
+    const again = await v.call('video.watch', { tile: 6, camera: id });
+    assert.equal(again.type, 'error', JSON.stringify(again));
+    assert.equal(again.error.code, 'not_found');
+    await v.close();
+  });
+
   test('a stream stops a while after its last viewer', async () => {
     await waitFor(async () => (await metric(s.url, 'citycmd_video_streams')) === 0, { timeout: 8000, what: 'every stream stopped' });
   });

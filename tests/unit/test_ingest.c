@@ -1,5 +1,5 @@
 /* Unit tests: a camera's ingest against the RTSP camera simulator
- * (tools/camera-sim, CITYCMD_CAMERA_SIM), through real GStreamer pipelines.
+ * (tools/camera-sim, CITYCMD_CAMERA_SIM, a gst-rtsp-server).
  *
  * - The init segment carries the codec string of the simulator's file
  *   (Big Buck Bunny, H.264 High@L3.1 1280x720: avc1.64001f), fragments come
@@ -12,7 +12,8 @@
  *   was asked.
  * - The simulator stopped: the ingest says why and retries; started again on
  *   the same port: the stream comes back by itself.
- * - Wrong credentials: "unauthorized". */
+ * - Wrong credentials: "unauthorized". The right ones, given apart or in
+ *   the URL, play. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -303,6 +304,44 @@ static void test_wrong_credentials(void **state)
     g_free(u);
 }
 
+static int three_seconds(void *p)
+{
+    return ((seen *)p)->fragments >= 72;
+}
+
+/* The right credentials (Digest, which the simulator offers first), given
+ * apart or in the URL, play. */
+static void test_credentials(void **state)
+{
+    (void)state;
+    static const char *const auth[] = {"--user", "viewer", "--password", "the password", NULL};
+    GPid sim = start_sim(auth);
+    seen s = {0};
+    char *u = url(NULL), *err = NULL;
+    vid_source src = {.url = u, .user = "viewer", .password = "the password"};
+    vid_ingest *in = live = vid_ingest_new(loop, &src, on_fragment, on_state, &s, &err);
+    assert_non_null(in);
+    vid_ingest_start(in);
+    assert_true(run_until(three_seconds, &s, 20000));
+    uint64_t restarts = 1;
+    vid_ingest_counts(in, NULL, NULL, &restarts);
+    assert_int_equal(restarts, 0);
+    vid_ingest_free(in);
+    g_free(u);
+
+    seen s2 = {0};
+    u = url("viewer:the%20password");
+    vid_source in_url = {.url = u};
+    in = live = vid_ingest_new(loop, &in_url, on_fragment, on_state, &s2, &err);
+    assert_non_null(in);
+    vid_ingest_start(in);
+    assert_true(run_until(is_playing, &s2, 15000));
+    vid_ingest_free(in);
+    live = NULL;
+    stop_sim(sim);
+    g_free(u);
+}
+
 /* A failed test returns through cmocka's longjmp: stop what it started. */
 static int teardown(void **state)
 {
@@ -325,6 +364,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_stream_snapshot_clip, teardown),
         cmocka_unit_test_teardown(test_wrong_credentials, teardown),
+        cmocka_unit_test_teardown(test_credentials, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     core_loop_free(loop);

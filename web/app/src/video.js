@@ -154,13 +154,21 @@ export class VideoHub {
   }
 }
 
+// Why a camera is being retried: the server's word, or its own message.
+function reasonText(reason) {
+  const key = `video.reason.${reason || 'unknown'}`;
+  if (t(key) !== key) return t(key);
+  return reason.startsWith('error: ') ? tf('video.reason.error', { detail: reason.slice(7) }) : t('video.reason.unknown');
+}
+
 // The words of a state: 'connecting', 'playing', 'retrying' (with a reason),
 // and the player's own: 'idle', 'offline', 'unsupported', 'failed'.
 function stateText(state, reason, codec) {
   switch (state) {
     case 'connecting': return t('video.connecting');
     case 'playing': return t('video.live');
-    case 'retrying': return tf('video.retrying', { why: t(`video.reason.${reason || 'unknown'}`) });
+    case 'retrying': return tf('video.retrying', { why: reasonText(reason) });
+    case 'idle': return reason === 'removed' ? t('video.removed') : '';
     case 'offline': return t('video.offline');
     case 'unsupported': return tf('video.unsupported', { codec: codec || '?' });
     case 'failed': {
@@ -256,6 +264,7 @@ export class VideoPlayer {
       }
     }
     if (d.state === 'playing' && this.state === 'playing') return;
+    if (d.state === 'idle' && d.reason === 'removed') this.reset(); // no last picture of a camera that is gone
     // "playing" is said once the picture is there (the first fragment).
     const state = d.state === 'playing' && !this.sb ? 'connecting' : d.state;
     this.set(state, d.reason || '');
@@ -470,7 +479,7 @@ export class VideoPlayer {
     const short = this.state === 'unsupported' || this.state === 'failed' ? t(`video.short.${this.state}`) : text;
     if (this.stateEl.textContent !== short) this.stateEl.textContent = short;
     // No picture yet or any more: the state in large letters over the middle.
-    const noPicture = this.state !== 'playing' && this.state !== 'idle';
+    const noPicture = this.state !== 'playing' && (this.state !== 'idle' || this.reason === 'removed');
     const note = noPicture || stalled ? text : '';
     if (this.note.textContent !== note) this.note.textContent = note;
     this.note.hidden = !note;
