@@ -220,16 +220,6 @@ test('units to send: the plan, its routes, send, the board, the field page, rele
     }
 
     // 4. Release one engine: it is returning, and the plan offers another.
-    // (The page's reads of the recommendation pass through here: the last
-    // answer is kept, to be given again while `hold` is set.)
-    let held = null;
-    let hold = false;
-    await page.route(`**/api/v1/incidents/${I}/recommendations`, async (route) => {
-      if (hold && held) return route.fulfill({ status: held.status, contentType: 'application/json', body: held.body });
-      const res = await route.fetch();
-      held = { status: res.status(), body: await res.text() };
-      return route.fulfill({ response: res, body: held.body });
-    });
     await page.click(`${slot('engine')} li.assigned-unit[data-id="${ids['E-MID']}"] .release`);
     await waitFor(async () => (await get(s.url, `/api/v1/units/${ids['E-MID']}`)).body.unit.status === 'returning',
       { what: 'E-MID returning' });
@@ -257,22 +247,24 @@ test('units to send: the plan, its routes, send, the board, the field page, rele
     await page.click('#lang');
     assert.equal(await page.textContent('#rec-send-plan'), 'Send the plan');
 
-    // The unit the page offers is taken out of service before the click
-    // (the page's reads of the recommendation held back meanwhile): the
-    // server refuses it, and the page names it.
-    hold = true;
+    // The unit the page offers is taken out of service while the page's
+    // send is on its way (the request waits for the change): the server
+    // refuses it, and the page names it. (Taken out before the click, the
+    // server's next pushed recommendation would offer another unit.)
     const taken = again[0];
-    const oos = await request(s.url, 'PATCH', `/api/v1/units/${taken.id}`, { status: 'out_of_service' });
-    assert.equal(oos.status, 200, oos.text);
-    await page.waitForTimeout(2500); // past the page's own refresh after the event
+    let oos = null;
+    await page.route(`**/api/v1/incidents/${I}/assign`, async (route) => {
+      oos = await request(s.url, 'PATCH', `/api/v1/units/${taken.id}`, { status: 'out_of_service' });
+      return route.continue();
+    });
     assert.equal(await page.isEnabled('#rec-send-plan'), true);
     await page.click('#rec-send-plan');
     await page.waitForSelector('#rec-error:not([hidden])', { timeout: 5000 });
+    assert.equal(oos?.status, 200, oos?.text);
     const refusal = await page.textContent('#rec-error');
     assert.ok(refusal.startsWith(`Not sent: ${taken.call_sign} (`), refusal);
     assert.equal((await get(s.url, `/api/v1/units/${taken.id}`)).body.unit.status, 'out_of_service');
-    hold = false;
-    await page.unroute(`**/api/v1/incidents/${I}/recommendations`);
+    await page.unroute(`**/api/v1/incidents/${I}/assign`);
 
     // 5. An incident off the roads: the reason, no routes.
     const sea = await post(s.url, '/api/v1/calls', {

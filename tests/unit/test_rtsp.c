@@ -162,6 +162,20 @@ static const char *reply_sdp(void)
     return buf;
 }
 
+/* A camera that asks for Basic, describes an audio track and an H.264 one
+ * under a Content-Base, and sends the video on channels 2-3. */
+static const char *const *basic_script(void)
+{
+    static const char *replies[5];
+    replies[0] =
+        "RTSP/1.0 401 Unauthorized\r\nCSeq: 1\r\nWWW-Authenticate: Basic realm=\"cam\"\r\n\r\n";
+    replies[1] = reply_sdp();
+    replies[2] = "RTSP/1.0 200 OK\r\nCSeq: 3\r\nSession: 5ab3;timeout=30\r\n"
+                 "Transport: RTP/AVP/TCP;unicast;interleaved=2-3\r\n\r\n";
+    replies[3] = "RTSP/1.0 200 OK\r\nCSeq: 4\r\nSession: 5ab3\r\n\r\n";
+    return replies;
+}
+
 static void on_packet(const uint8_t *pkt, size_t len, void *user)
 {
     g_ptr_array_add(user, g_bytes_new(pkt, len));
@@ -195,15 +209,7 @@ static void test_session_basic(void **state)
     memset(big, 'x', sizeof big);
     big[0] = (char)0x80;
     frame(tail, 2, big, sizeof big);
-    const char *replies[] = {
-        "RTSP/1.0 401 Unauthorized\r\nCSeq: 1\r\nWWW-Authenticate: Basic realm=\"cam\"\r\n\r\n",
-        reply_sdp(),
-        "RTSP/1.0 200 OK\r\nCSeq: 3\r\nSession: 5ab3;timeout=30\r\n"
-        "Transport: RTP/AVP/TCP;unicast;interleaved=2-3\r\n\r\n",
-        "RTSP/1.0 200 OK\r\nCSeq: 4\r\nSession: 5ab3\r\n\r\n",
-        NULL,
-    };
-    peer *pe = peer_start(replies, tail, 0);
+    peer *pe = peer_start(basic_script(), tail, 0);
     char *u = url_of(pe, "/live"), *why = NULL;
     vid_rtsp *r = vid_rtsp_open(u, "user", "pw", NULL, &why);
     if (!r)
@@ -236,15 +242,7 @@ static void test_session_basic(void **state)
 static void test_session_requests(void **state)
 {
     (void)state;
-    const char *replies[] = {
-        "RTSP/1.0 401 Unauthorized\r\nCSeq: 1\r\nWWW-Authenticate: Basic realm=\"cam\"\r\n\r\n",
-        reply_sdp(),
-        "RTSP/1.0 200 OK\r\nCSeq: 3\r\nSession: 5ab3;timeout=30\r\n"
-        "Transport: RTP/AVP/TCP;unicast;interleaved=2-3\r\n\r\n",
-        "RTSP/1.0 200 OK\r\nCSeq: 4\r\nSession: 5ab3\r\n\r\n",
-        NULL,
-    };
-    peer *pe = peer_start(replies, NULL, 1);
+    peer *pe = peer_start(basic_script(), NULL, 1);
     char *u = g_strdup_printf("rtsp://user:pw@127.0.0.1:%d/live", pe->port), *why = NULL;
     vid_rtsp *r = vid_rtsp_open(u, NULL, NULL, NULL, &why);
     if (!r)
