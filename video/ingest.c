@@ -18,10 +18,10 @@
  * Invariants: the thread, the cancellable and every timer belong to the
  * loop thread, which starts the reader and, on teardown, cancels and joins
  * it (every wait in the reader ends at once when cancelled). The reader
- * touches only its own session and depayloader, the atomic pending counter,
- * the drop flag, the codec and the generation number (an access unit posted
- * by a reader that has since been torn down is recognised by its generation
- * and thrown away). A posted access unit holds a reference to the ingest.
+ * touches only its own session and depayloader, the atomic pending counts,
+ * the time of its last packet, the drop flag, the codec and the generation number (an access unit
+ * posted by a reader that has since been torn down is recognised by its generation and thrown
+ * away). A posted access unit holds a reference to the ingest.
  */
 #include "ingest_internal.h"
 #include "rtp_depay.h"
@@ -62,14 +62,24 @@ typedef struct {
     vid_ingest *in;
     unsigned gen;
     int64_t clock; /* the RTP clock rate */
+    int64_t t0;    /* in->connect_us */
+    vid_depay *depay;
 } reader;
+
+/* RTP time to 90 kHz without overflowing for any time a camera can send. */
+static int64_t to_90k(int64_t t, int64_t clock)
+{
+    return t / clock * 90000 + t % clock * 90000 / clock;
+}
 
 static void on_au(GBytes *au, int64_t rtp_time, int key, void *user)
 {
     reader *rd = user;
     vid_ingest *in = rd->in;
+    int size = (int)g_bytes_get_size(au); /* at most VID_DEPAY_MAX_AU */
     if ((g_atomic_int_get(&in->dropping) && !key) ||
-        g_atomic_int_get(&in->pending) >= VID_INGEST_MAX_PENDING) {
+        g_atomic_int_get(&in->pending) >= VID_INGEST_MAX_PENDING ||
+        g_atomic_int_get(&in->pending_bytes) + size > VID_INGEST_MAX_PENDING_BYTES) {
         /* The loop is behind: drop until the next keyframe, which restarts cleanly. */
         g_atomic_int_set(&in->dropping, 1);
         g_atomic_int_inc(&in->dropped);
@@ -79,16 +89,21 @@ static void on_au(GBytes *au, int64_t rtp_time, int key, void *user)
     g_atomic_int_set(&in->dropping, 0);
     posted *p = g_new0(posted, 1);
     p->au.data = au;
-    p->au.pts = p->au.dts = rtp_time * 90000 / rd->clock;
+    p->au.pts = p->au.dts = to_90k(rtp_time, rd->clock);
     p->au.key = key;
     p->au.recv_us = g_get_monotonic_time();
     g_atomic_int_inc(&in->pending);
+    g_atomic_int_add(&in->pending_bytes, size);
     post(in, rd->gen, p);
 }
 
 static void on_packet(const uint8_t *pkt, size_t len, void *user)
 {
-    vid_depay_push(user, pkt, len);
+    reader *rd = user;
+    /* Packets are life even while no whole frame comes (waiting for a
+     * keyframe after a loss): the watchdog looks at this. */
+    g_atomic_int_set(&rd->in->alive_ms, (int)((g_get_monotonic_time() - rd->t0) / 1000));
+    vid_depay_push(rd->depay, pkt, len);
 }
 
 static gpointer read_camera(gpointer user)
@@ -102,9 +117,9 @@ static gpointer read_camera(gpointer user)
         rd->clock = m->clock_rate > 0 ? m->clock_rate : 90000;
         g_atomic_int_set(&in->codec_seen, m->codec);
         g_atomic_int_set(&in->linked, 1);
-        vid_depay *d = vid_depay_new(m->codec, m->payload_type, m->fmtp, on_au, rd);
-        why = vid_rtsp_read(r, on_packet, d, in->cancel);
-        vid_depay_free(d);
+        rd->depay = vid_depay_new(m->codec, m->payload_type, m->fmtp, on_au, rd);
+        why = vid_rtsp_read(r, on_packet, rd, in->cancel);
+        vid_depay_free(rd->depay);
         vid_rtsp_close(r);
     }
     if (why) {
@@ -175,21 +190,27 @@ static void connect_now(vid_ingest *in)
     rd->gen = (unsigned)g_atomic_int_get(&in->gen);
     g_atomic_int_inc(&in->refs); /* the reader's */
     in->cancel = g_cancellable_new();
-    in->connect_us = g_get_monotonic_time();
+    in->connect_us = rd->t0 = g_get_monotonic_time();
     in->last_au_us = 0;
+    g_atomic_int_set(&in->alive_ms, 0);
     set_state(in, VID_STATE_CONNECTING, "");
     in->thread = g_thread_new("vid-rtsp", read_camera, rd);
 }
 
-/* A second's look: a stream that says nothing but sends nothing is stalled. */
+/* A second's look: a stream that sends nothing, or never a whole picture,
+ * is stalled. Until the session plays, the reader's own timeouts bound each
+ * step and it says what failed. */
 static gboolean watchdog(gpointer p)
 {
     vid_ingest *in = p;
-    int64_t now = g_get_monotonic_time(), since = in->last_au_us ? in->last_au_us : in->connect_us;
-    if (in->thread && (in->state == VID_STATE_PLAYING || in->state == VID_STATE_CONNECTING) &&
-        now - since > (int64_t)VID_INGEST_STALL_MS * 1000)
-        fail(in, g_atomic_int_get(&in->linked) || in->state == VID_STATE_PLAYING ? "stalled"
-                                                                                 : "unreachable");
+    if (!in->thread || !g_atomic_int_get(&in->linked))
+        return G_SOURCE_CONTINUE;
+    int64_t now = g_get_monotonic_time();
+    int64_t packet = in->connect_us + (int64_t)g_atomic_int_get(&in->alive_ms) * 1000;
+    int silent = now - MAX(packet, in->last_au_us) > (int64_t)VID_INGEST_STALL_MS * 1000;
+    int no_picture = !in->last_au_us && now - in->connect_us > (int64_t)VID_INGEST_FIRST_MS * 1000;
+    if (silent || no_picture)
+        fail(in, "stalled");
     return G_SOURCE_CONTINUE;
 }
 
@@ -204,6 +225,7 @@ static void on_posted(void *pp)
         g_free(p->why);
     } else {
         g_atomic_int_dec_and_test(&in->pending);
+        g_atomic_int_add(&in->pending_bytes, -(int)g_bytes_get_size(p->au.data));
         if (current) {
             in->frames++;
             in->last_au_us = p->au.recv_us;

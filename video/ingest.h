@@ -8,14 +8,15 @@
  * over its TCP (or TLS) connection (rtsp.h), the RTP packets put together
  * into whole access units in Annex B form, parameter sets before every
  * keyframe (rtp_depay.h). Nothing is decoded. Each access unit is posted to
- * the loop thread; at most VID_INGEST_MAX_PENDING wait, beyond that frames
- * are dropped until the next keyframe (a stalled loop never grows memory).
+ * the loop thread; at most VID_INGEST_MAX_PENDING (and
+ * VID_INGEST_MAX_PENDING_BYTES) wait, beyond that frames are dropped until
+ * the next keyframe (a stalled loop never grows memory).
  * On the loop thread each access unit goes through a fragmented-MP4 writer
  * (fmp4.h, one fragment per frame) and the fragments go to the listener.
  *
- * Failures (unreachable, wrong credentials, the stream ended, no frame for
- * VID_INGEST_STALL_MS) end the session and try again after 1, 2, 4 …
- * up to 30 seconds; the state and the reason are always readable.
+ * Failures (unreachable, wrong credentials, the stream ended, nothing for
+ * VID_INGEST_STALL_MS, no picture in VID_INGEST_FIRST_MS) end the session and try again after 1, 2,
+ * 4 … up to 30 seconds; the state and the reason are always readable.
  *
  * Loop thread only, except where a function says otherwise.
  */
@@ -28,8 +29,13 @@
 #include <glib.h>
 #include <stdint.h>
 
-#define VID_INGEST_MAX_PENDING 120 /* access units posted to the loop, not yet taken */
-#define VID_INGEST_STALL_MS 6000   /* playing, but no frame for this long: reconnect */
+#define VID_INGEST_MAX_PENDING 120              /* access units posted to the loop, not yet taken */
+#define VID_INGEST_MAX_PENDING_BYTES (32 << 20) /* and their bytes */
+#define VID_INGEST_STALL_MS 6000  /* set up, but no packet and no frame for this long: reconnect */
+#define VID_INGEST_FIRST_MS 20000 /* set up, but no whole picture yet after this long */
+/* The keyframe group kept for new viewers: a camera that sends keyframes
+ * too seldom (or only once) has none kept once its group passes this. */
+#define VID_INGEST_GOP_MAX_BYTES ((size_t)16 << 20)
 #define VID_INGEST_RETRY_MAX_MS 30000
 
 typedef enum {
@@ -89,6 +95,10 @@ GBytes *vid_ingest_init_segment(vid_ingest *in, uint32_t *init_id);
  * the array with g_ptr_array_unref): what a new viewer gets after the init
  * segment so its first frame shows at once. */
 GPtrArray *vid_ingest_gop(const vid_ingest *in);
+/* Keeps frag in a keyframe group (gop, its size in *bytes): a keyframe
+ * starts it afresh; past VID_INGEST_GOP_MAX_BYTES it is emptied and waits
+ * for the next keyframe. Used for the ingest's group and the relay's. */
+void vid__gop_add(GPtrArray *gop, size_t *bytes, GBytes *frag, int keyframe);
 /* The last keyframe access unit (Annex B, with its parameter sets) and its
  * size in pixels, or NULL before one. New ref. */
 GBytes *vid_ingest_last_keyframe(const vid_ingest *in, uint32_t *width, uint32_t *height);

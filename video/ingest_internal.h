@@ -40,7 +40,8 @@ struct vid_ingest {
     vid_codec codec;
 
     /* shared with the reader thread (atomic) */
-    int gen, pending, dropping, dropped, linked, codec_seen;
+    int gen, pending, pending_bytes, dropping, dropped, linked, codec_seen;
+    int alive_ms; /* the last packet, in ms after connect_us */
 
     /* the stream (loop thread; stream.c) */
     vid_fmp4 *writer;
@@ -49,6 +50,7 @@ struct vid_ingest {
     int64_t frame_dur; /* the last interval between two timed units (90 kHz) */
     GByteArray *frag;
     GPtrArray *gop; /* GBytes fragments since the last keyframe */
+    size_t gop_bytes;
     GBytes *last_key;
     GQueue ring; /* vid__au*, oldest first */
     size_t ring_size;

@@ -34,6 +34,7 @@ typedef struct stream {
     vid_ingest *in;
     GPtrArray *watches; /* vid_watch* */
     GPtrArray *gop;     /* framed GBytes since the last keyframe */
+    size_t gop_bytes;
     guint idle_timer;
     int delivering; /* a fragment or state walk is running */
     int removed;    /* the camera is gone: stopped, never started again */
@@ -95,10 +96,7 @@ static void on_fragment(vid_ingest *in, const vid_fragment *f, void *user)
     memcpy(buf + s->r->headroom, data, n);
     vid_relay_frag rf = {g_bytes_new_take(buf, s->r->headroom + n), f->keyframe, f->init_id,
                          f->recv_us};
-    if (f->keyframe)
-        g_ptr_array_set_size(s->gop, 0);
-    if (f->keyframe || s->gop->len)
-        g_ptr_array_add(s->gop, g_bytes_ref(rf.framed));
+    vid__gop_add(s->gop, &s->gop_bytes, rf.framed, f->keyframe);
     s->delivering++;
     for (guint i = 0; i < s->watches->len; i++) {
         vid_watch *w = s->watches->pdata[i];
@@ -116,8 +114,10 @@ static void on_state(vid_ingest *in, vid_state state, const char *why, void *use
     stream *s = user;
     if (s->removed)
         return; /* the watches were told why */
-    if (state != VID_STATE_PLAYING)
+    if (state != VID_STATE_PLAYING) {
         g_ptr_array_set_size(s->gop, 0); /* a new connection starts a new init segment */
+        s->gop_bytes = 0;
+    }
     s->delivering++;
     for (guint i = 0; i < s->watches->len; i++) {
         vid_watch *w = s->watches->pdata[i];
@@ -174,6 +174,7 @@ static void stream_removed(stream *s)
     s->removed = 1;
     vid_ingest_stop(s->in);
     g_ptr_array_set_size(s->gop, 0);
+    s->gop_bytes = 0;
     s->delivering++;
     for (guint i = 0; i < s->watches->len; i++) {
         vid_watch *w = s->watches->pdata[i];
@@ -202,6 +203,7 @@ static void stream_moved(stream *s, const vid_camera *cam)
     s->removed = 0;
     s->delivering--;
     g_ptr_array_set_size(s->gop, 0);
+    s->gop_bytes = 0;
     vid_ingest_start(in);
 }
 

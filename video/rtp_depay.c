@@ -37,6 +37,8 @@ struct vid_depay {
 
 static const uint8_t start_code[4] = {0, 0, 0, 1};
 
+#define AU_START (64 * 1024) /* a new unit's buffer; it doubles as it grows */
+
 /* ---- NAL units ---- */
 
 static int nal_type(const vid_depay *d, const uint8_t *nal)
@@ -148,7 +150,9 @@ static void emit(vid_depay *d)
         }
         g_byte_array_append(out, d->au->data, d->au->len);
     } else {
-        d->au = g_byte_array_sized_new(out->len + out->len / 4);
+        /* A fresh buffer of the usual size: sized after a large keyframe it
+         * would hold that much for every small frame after it. */
+        d->au = g_byte_array_sized_new(AU_START);
     }
     int key = d->key;
     reset_unit(d);
@@ -265,15 +269,18 @@ void vid_depay_push(vid_depay *d, const uint8_t *pkt, size_t len)
         d->n.skipped++;
         return;
     }
-    if (d->have_seq && seq != d->next_seq) {
+    int gap = d->have_seq && seq != d->next_seq;
+    if (gap) {
         d->n.lost += (uint16_t)(seq - d->next_seq);
-        d->broken = 1;
+        d->broken = 1; /* the lost packets were this unit's, or the next one's */
     }
     d->have_seq = 1;
     d->next_seq = (uint16_t)(seq + 1);
-    if (d->have_ts && ts != d->ts)
+    if (d->have_ts && ts != d->ts) {
         emit(d); /* the last unit never had its marker */
-    d->ext_ts = d->have_ts ? d->ext_ts + (int32_t)(ts - d->ts) : (int64_t)ts;
+        d->broken = gap;
+    }
+    d->ext_ts = d->have_ts ? d->ext_ts + (int32_t)(ts - d->ts) : 0;
     d->ts = ts;
     d->have_ts = 1;
     if (d->codec == VID_CODEC_H265)
@@ -324,7 +331,7 @@ vid_depay *vid_depay_new(vid_codec codec, int payload_type, const char *fmtp, vi
     d->pt = payload_type;
     d->fn = fn;
     d->user = user;
-    d->au = g_byte_array_sized_new(64 * 1024);
+    d->au = g_byte_array_sized_new(AU_START);
     d->wait_key = 1; /* a stream starts at a keyframe */
     if (fmtp)
         read_fmtp(d, fmtp);

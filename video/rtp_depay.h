@@ -4,10 +4,10 @@
  *
  * In: the RTP packets of one stream, in order, as they came off the RTSP
  * connection. Out: one callback per access unit: the NAL units with 4-byte
- * start codes, the RTP time extended to 64 bits (the stream's clock, 90 kHz
- * for video), and whether it is a keyframe (H.264 IDR; H.265 IRAP, types
- * 16–21). An access unit ends at the RTP marker bit, or when a packet with a
- * new timestamp arrives first.
+ * start codes, the RTP time extended to 64 bits and counted from the first
+ * packet (the stream's clock, 90 kHz for video), and whether it is a keyframe (H.264 IDR; H.265
+ * IRAP, types 16–21). An access unit ends at the RTP marker bit, or when a packet with a new
+ * timestamp arrives first.
  *
  * Parameter sets: the latest VPS/SPS/PPS seen, first from the SDP's
  * sprop-parameter-sets (H.264) or sprop-vps/-sps/-pps (H.265), then in the
@@ -31,7 +31,7 @@
 #include <glib.h>
 #include <stdint.h>
 
-#define VID_DEPAY_MAX_AU ((size_t)16 << 20)
+#define VID_DEPAY_MAX_AU ((size_t)4 << 20)
 
 typedef struct vid_depay vid_depay;
 

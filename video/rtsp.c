@@ -64,6 +64,7 @@ struct vid_rtsp {
 
     GByteArray *buf;
     size_t pos;
+    size_t scanned; /* the header scan got this far (an index into buf) */
 
     int rtp_channel;
     char *play_url;
@@ -97,11 +98,13 @@ static char *fill_raw(vid_rtsp *r, guint had, GCancellable *cancel)
  * cancelled). */
 static char *fill(vid_rtsp *r, GCancellable *cancel)
 {
-    if (r->pos && r->pos == r->buf->len)
-        g_byte_array_set_size(r->buf, 0), r->pos = 0;
-    else if (r->pos > READ_CHUNK) {
+    if (r->pos && r->pos == r->buf->len) {
+        g_byte_array_set_size(r->buf, 0);
+        r->pos = r->scanned = 0;
+    } else if (r->pos > READ_CHUNK) {
         memmove(r->buf->data, r->buf->data + r->pos, r->buf->len - r->pos);
         g_byte_array_set_size(r->buf, (guint)(r->buf->len - r->pos));
+        r->scanned = r->scanned > r->pos ? r->scanned - r->pos : 0;
         r->pos = 0;
     }
     guint had = r->buf->len;
@@ -153,16 +156,34 @@ static const char *reply_header(const reply *m, const char *name)
     return NULL;
 }
 
-/* The end of the message header starting at r->pos, or 0 when it is not
- * all here yet. */
-static size_t header_end(const vid_rtsp *r)
+/* The end of the message header starting at r->pos (its length), or 0
+ * when it is not all here yet. A header that arrives a byte at a time is
+ * scanned once, not once per byte: the scan goes on from where it stopped. */
+static size_t header_end(vid_rtsp *r)
 {
-    const char *s = (const char *)r->buf->data + r->pos;
-    size_t n = r->buf->len - r->pos;
-    for (size_t i = 0; i + 3 < n; i++)
+    const char *s = (const char *)r->buf->data;
+    size_t from = MAX(r->pos, r->scanned >= 3 ? r->scanned - 3 : 0);
+    for (size_t i = from; i + 3 < r->buf->len; i++)
         if (s[i] == '\r' && s[i + 1] == '\n' && s[i + 2] == '\r' && s[i + 3] == '\n')
-            return i + 4;
+            return i + 4 - r->pos;
+    r->scanned = r->buf->len;
     return 0;
+}
+
+/* Whether the bytes at p can start an RTSP message: "RTSP/" (a reply) or
+ * a method in capitals and a space (a request). 1, 0, or -1 when too few
+ * bytes are here to tell. */
+static int message_start(const uint8_t *p, size_t n)
+{
+    if (n >= 5 && !memcmp(p, "RTSP/", 5))
+        return 1;
+    for (size_t i = 0; i < n && i < 16; i++) {
+        if (p[i] == ' ')
+            return i >= 3;
+        if (!g_ascii_isupper(p[i]) && p[i] != '_')
+            return 0;
+    }
+    return n < 16 ? -1 : 0;
 }
 
 /* Parses one whole message at r->pos (header_end says it is here); the
@@ -437,7 +458,7 @@ static int pick_video(vid_rtsp *r, const GstSDPMessage *sdp, const char *base)
             r->media.clock_rate = atoi(strchr(enc, '/') + 1);
             for (guint f = 0; f < gst_sdp_media_attributes_len(md); f++) {
                 const GstSDPAttribute *fa = gst_sdp_media_get_attribute(md, f);
-                if (!g_strcmp0(fa->key, "fmtp") && fa->value && atoi(fa->value) == pt &&
+                if (!r->fmtp && !g_strcmp0(fa->key, "fmtp") && fa->value && atoi(fa->value) == pt &&
                     strchr(fa->value, ' '))
                     r->fmtp = g_strdup(strchr(fa->value, ' ') + 1);
             }
@@ -633,7 +654,15 @@ char *vid_rtsp_read(vid_rtsp *r, vid_rtsp_packet_fn fn, void *user, GCancellable
                 continue;
             }
         } else if (avail && p[0] != '$') {
-            size_t head = header_end(r);
+            int start = message_start(p, avail);
+            if (start == 0) {
+                /* Neither a frame nor a message (a stray line end, a body
+                 * longer than its Content-Length said): on to the next '$'. */
+                const uint8_t *next = memchr(p + 1, '$', avail - 1);
+                r->pos = next ? (size_t)(next - r->buf->data) : r->buf->len;
+                continue;
+            }
+            size_t head = start > 0 ? header_end(r) : 0;
             if (head) {
                 reply_free(parse_message(r, head, cancel, &why));
                 if (why)

@@ -15,11 +15,25 @@
 
 #include <string.h>
 
+void vid__gop_add(GPtrArray *gop, size_t *bytes, GBytes *frag, int keyframe)
+{
+    size_t n = g_bytes_get_size(frag);
+    if (keyframe || *bytes + n > VID_INGEST_GOP_MAX_BYTES) {
+        g_ptr_array_set_size(gop, 0);
+        *bytes = 0;
+    }
+    if (!keyframe && !gop->len)
+        return; /* a group starts at a keyframe */
+    g_ptr_array_add(gop, g_bytes_ref(frag));
+    *bytes += n;
+}
+
 void vid__writer_reset(vid_ingest *in)
 {
     vid_fmp4_free(in->writer);
     in->writer = NULL;
     g_ptr_array_set_size(in->gop, 0);
+    in->gop_bytes = 0;
     /* A new connection counts its times afresh: what the ring holds of the
      * last one would not line up with it. */
     vid__ring_clear(in);
@@ -106,9 +120,7 @@ void vid__take_au(vid_ingest *in, const vid__au *au)
         return;
     GBytes *frag = g_byte_array_free_to_bytes(in->frag);
     in->frag = g_byte_array_sized_new((guint)g_bytes_get_size(frag) + 1024);
-    if (info.keyframe)
-        g_ptr_array_set_size(in->gop, 0);
-    g_ptr_array_add(in->gop, g_bytes_ref(frag));
+    vid__gop_add(in->gop, &in->gop_bytes, frag, info.keyframe);
     vid_fragment f = {frag, info.keyframe, info.init_id, au->recv_us};
     if (in->on_fragment)
         in->on_fragment(in, &f, in->user_data);

@@ -7,8 +7,8 @@
  * - Basic, then Digest authentication, answered as RFC 2617 computes it.
  * - The setup URL from Content-Base and the media's control; the channel the
  *   camera chose; the session on PLAY and later requests.
- * - While streaming: RTCP frames and an RTSP reply between the RTP frames
- *   are read past; every RTP packet arrives whole; the camera closing is
+ * - While streaming: RTCP frames, an RTSP reply and stray bytes between the
+ *   RTP frames are read past; every RTP packet arrives whole; the camera closing is
  *   "ended"; the session is kept alive within its timeout (gst-rtsp-server
  *   never expires a session whose TCP connection is open, cameras do).
  * - Failures named: no video in the description, a status, an oversized
@@ -204,6 +204,7 @@ static void test_session_basic(void **state)
     frame(tail, 2, "\x80\x61packet-one", 12);
     const char *keepalive = "RTSP/1.0 200 OK\r\nCSeq: 9\r\nContent-Length: 5\r\n\r\nhello";
     g_byte_array_append(tail, (const uint8_t *)keepalive, (guint)strlen(keepalive));
+    g_byte_array_append(tail, (const uint8_t *)"\r\n\x01\x02", 4); /* stray bytes: skipped */
     frame(tail, 2, "\x80\x61packet-two", 12);
     char big[3000];
     memset(big, 'x', sizeof big);
