@@ -13,6 +13,7 @@
  * until a keyframe; `in_fu` is set between a fragment's start and its end.
  */
 #include "rtp_depay.h"
+#include "video.h"
 
 #include <string.h>
 
@@ -37,7 +38,7 @@ struct vid_depay {
 
 static const uint8_t start_code[4] = {0, 0, 0, 1};
 
-#define AU_START (64 * 1024) /* a new unit's buffer; it doubles as it grows */
+#define AU_START (64 * 1024) /* the first unit's buffer; it doubles as it grows */
 
 /* ---- NAL units ---- */
 
@@ -149,15 +150,16 @@ static void emit(vid_depay *d)
             g_byte_array_append(out, p, (guint)n);
         }
         g_byte_array_append(out, d->au->data, d->au->len);
-    } else {
-        /* A fresh buffer of the usual size: sized after a large keyframe it
-         * would hold that much for every small frame after it. */
-        d->au = g_byte_array_sized_new(AU_START);
     }
+    /* The unit goes on at its exact size; the buffer keeps room for one a
+     * little larger than it. */
+    GBytes *au = vid_bytes_take(out, out->len + out->len / 4);
+    if (out != d->au)
+        g_byte_array_unref(out);
     int key = d->key;
     reset_unit(d);
     d->n.aus++;
-    d->fn(g_byte_array_free_to_bytes(out), d->ext_ts, key, d->user);
+    d->fn(au, d->ext_ts, key, d->user);
 }
 
 /* ---- payloads ---- */

@@ -118,8 +118,7 @@ void vid__take_au(vid_ingest *in, const vid__au *au)
     ring_add(in, au);
     if (!info.samples)
         return;
-    GBytes *frag = g_byte_array_free_to_bytes(in->frag);
-    in->frag = g_byte_array_sized_new((guint)g_bytes_get_size(frag) + 1024);
+    GBytes *frag = vid_bytes_take(in->frag, in->frag->len + 1024);
     vid__gop_add(in->gop, &in->gop_bytes, frag, info.keyframe);
     vid_fragment f = {frag, info.keyframe, info.init_id, au->recv_us};
     if (in->on_fragment)

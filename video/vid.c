@@ -1,5 +1,6 @@
 /*
- * vid.c — starting GStreamer once for the process (video.h).
+ * vid.c — starting GStreamer once for the process, and handing a buffer's
+ * bytes on at their exact size (video.h).
  */
 #include "video.h"
 
@@ -29,4 +30,14 @@ int vid_init(char **err)
         return CORE_ECONFIG;
     }
     return 0;
+}
+
+GBytes *vid_bytes_take(GByteArray *a, size_t room)
+{
+    gsize n;
+    guint8 *data = g_byte_array_steal(a, &n);
+    data = g_realloc(data, MAX(n, 1)); /* shrinking: in place, the rest freed */
+    g_byte_array_set_size(a, (guint)room);
+    g_byte_array_set_size(a, 0);
+    return g_bytes_new_take(data, n);
 }

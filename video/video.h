@@ -24,7 +24,15 @@
 
 #include "../core/core.h"
 
+#include <glib.h>
+
 /* 0, or CORE_ECONFIG with *err (g_free) when GStreamer cannot start. */
 int vid_init(char **err);
+
+/* The bytes of a as a GBytes of exactly their size (a is emptied and keeps
+ * room bytes of capacity for the next). A frame built in a growing buffer
+ * would otherwise hold the buffer's spare room for as long as it is kept:
+ * in the clip ring, for --video-ring seconds. */
+GBytes *vid_bytes_take(GByteArray *a, size_t room);
 
 #endif
